@@ -1,0 +1,233 @@
+//! `inlet ingest`: copy files into the input bucket and run each through the engine.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use inlet_core::archive::ArchiveLimits;
+use inlet_core::storage::ObjectLocation;
+use inlet_core::{Engine, EngineConfig, Outcome, layout};
+use tokio::task::JoinSet;
+
+use crate::state::StateOptions;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Files or folders to load. Folders are walked; hidden files are skipped.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+
+    /// Inputs processed at once.
+    #[arg(long, short = 'j', default_value_t = default_jobs())]
+    jobs: usize,
+
+    /// Print one JSON object per input instead of the summary.
+    #[arg(long)]
+    json: bool,
+
+    /// Refuse archives that expand to more than this many times their size.
+    #[arg(long, default_value_t = ArchiveLimits::default().max_ratio, value_name = "RATIO")]
+    max_expansion_ratio: u64,
+
+    /// Refuse archives that expand to more than this many MiB in all.
+    #[arg(long, default_value_t = ArchiveLimits::default().max_total_bytes >> 20, value_name = "MIB")]
+    max_expanded_mib: u64,
+}
+
+fn default_jobs() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+}
+
+/// One processed input and where it came from.
+pub struct Processed {
+    pub key: String,
+    pub outcome: Outcome,
+    /// The index of the archive this input was expanded from.
+    pub parent: Option<usize>,
+}
+
+pub async fn run(state: &StateOptions, args: Args) -> anyhow::Result<ExitCode> {
+    let limits = ArchiveLimits { max_ratio: args.max_expansion_ratio, max_total_bytes: args.max_expanded_mib << 20, ..ArchiveLimits::default() };
+    let engine = state.engine(EngineConfig { archive_limits: limits, ..EngineConfig::default() })?;
+
+    let mut keys = Vec::new();
+    let mut missing = 0;
+    for path in &args.paths {
+        match collect_files(path) {
+            Ok(files) => {
+                for (file, relative) in files {
+                    let key = format!("{}{relative}", layout::INBOX);
+                    let location = ObjectLocation::new(&engine.config().input_bucket, &key);
+                    engine.store().put_file(&location, &file).await.with_context(|| format!("copying {} into the input bucket", file.display()))?;
+                    keys.push(key);
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {}: {e}", path.display());
+                missing += 1;
+            }
+        }
+    }
+
+    let processed = process_keys(&engine, keys, args.jobs.max(1)).await;
+    if args.json {
+        for p in &processed {
+            println!("{}", serde_json::to_string(&p.outcome)?);
+        }
+    } else {
+        print_summary(state, &processed);
+    }
+    let failed = processed.iter().filter(|p| p.outcome.is_failure()).count() + missing;
+    Ok(if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// The files under `path`, each with the key it gets below `in/`.
+fn collect_files(path: &Path) -> std::io::Result<Vec<(PathBuf, String)>> {
+    let metadata = std::fs::metadata(path)?;
+    if metadata.is_file() {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        return Ok(vec![(path.to_owned(), name)]);
+    }
+    let mut found = Vec::new();
+    let mut pending = vec![path.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let child = entry.path();
+            if entry.file_type()?.is_dir() {
+                pending.push(child);
+            } else {
+                let relative = child.strip_prefix(path).unwrap_or(&child).to_string_lossy().replace('\\', "/");
+                found.push((child, relative));
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Runs keys through the engine, `jobs` at a time; archive members join the
+/// queue as they appear. A progress bar appears once work takes over a second.
+pub async fn process_keys(engine: &Engine, keys: Vec<String>, jobs: usize) -> Vec<Processed> {
+    let progress = ProgressBar::with_draw_target(Some(keys.len() as u64), ProgressDrawTarget::hidden());
+    progress.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} inputs  {msg}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    let reveal = {
+        let progress = progress.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            progress.set_draw_target(ProgressDrawTarget::stderr());
+            progress.enable_steady_tick(Duration::from_millis(120));
+        })
+    };
+
+    let mut queue: VecDeque<(String, Option<usize>)> = keys.into_iter().map(|k| (k, None)).collect();
+    let mut results: Vec<Processed> = Vec::new();
+    let mut running = JoinSet::new();
+    while !queue.is_empty() || !running.is_empty() {
+        while running.len() < jobs {
+            let Some((key, parent)) = queue.pop_front() else { break };
+            let engine = engine.clone();
+            running.spawn(async move {
+                let outcome = engine.process(&key).await;
+                (key, parent, outcome)
+            });
+        }
+        let Some(joined) = running.join_next().await else { break };
+        let (key, parent, outcome) = joined.expect("the engine does not panic");
+        if let Outcome::Expanded { members, .. } = &outcome {
+            progress.inc_length(members.len() as u64);
+            queue.extend(members.iter().map(|m| (m.clone(), Some(results.len()))));
+        }
+        progress.set_message(key.rsplit('/').next().unwrap_or(&key).to_owned());
+        progress.inc(1);
+        results.push(Processed { key, outcome, parent });
+    }
+    reveal.abort();
+    progress.finish_and_clear();
+    results
+}
+
+fn print_summary(state: &StateOptions, processed: &[Processed]) {
+    let (mut loaded, mut failed, mut rows, mut rejected) = (0, 0, 0u64, 0u64);
+    let mut print = |index: usize, depth: usize| {
+        let p = &processed[index];
+        let indent = "  ".repeat(depth);
+        let name = if depth == 0 { layout::relative_key(&p.key) } else { p.key.rsplit('/').next().unwrap_or(&p.key) };
+        match &p.outcome {
+            Outcome::Expanded { members, skipped, .. } => {
+                let skipped = if skipped.is_empty() { String::new() } else { format!(", {} skipped (macOS debris)", skipped.len()) };
+                println!("{indent}{name}: archive, {} member{}{skipped}", members.len(), plural(members.len()));
+            }
+            Outcome::Loaded(r) => {
+                loaded += 1;
+                rows += r.counts.rows_out;
+                rejected += r.counts.rows_rejected;
+                let rejects = if r.counts.rows_rejected > 0 { format!(" (see {}_rejects)", r.table) } else { String::new() };
+                println!(
+                    "{indent}{name}: {} → {}: {} rows written, {} rejected{rejects}, {} partition{}: {}",
+                    r.pipeline,
+                    r.table,
+                    r.counts.rows_out,
+                    r.counts.rows_rejected,
+                    r.partitions.len(),
+                    plural(r.partitions.len()),
+                    r.partitions.join(", ")
+                );
+            }
+            Outcome::Failed(f) => {
+                failed += 1;
+                let mut place = format!("{:?}", f.stage).to_lowercase();
+                if let Some(line) = f.line {
+                    place.push_str(&format!(", line {line}"));
+                }
+                if let Some(member) = &f.member {
+                    place.push_str(&format!(", member {member}"));
+                }
+                println!("{indent}{name}: FAILED ({place}): {}", f.error);
+                let document = state.state_dir.join("buckets").join(state_bucket(&f.source)).join(layout::error_document_key(&f.failed_key));
+                println!("{indent}  error document: {}", document.display());
+            }
+        }
+    };
+    // Depth-first and by key, so members follow their archive and the
+    // listing does not depend on which job finished first.
+    fn children_of(processed: &[Processed], parent: Option<usize>) -> Vec<usize> {
+        let mut children: Vec<usize> = (0..processed.len()).filter(|i| processed[*i].parent == parent).collect();
+        children.sort_by(|a, b| processed[*a].key.cmp(&processed[*b].key));
+        children
+    }
+    fn walk(processed: &[Processed], index: usize, depth: usize, print: &mut dyn FnMut(usize, usize)) {
+        print(index, depth);
+        for child in children_of(processed, Some(index)) {
+            walk(processed, child, depth + 1, print);
+        }
+    }
+    for index in children_of(processed, None) {
+        walk(processed, index, 0, &mut print);
+    }
+    println!();
+    println!(
+        "{} input{}: {loaded} loaded, {failed} failed; {rows} rows written, {rejected} rejected. State: {}",
+        processed.len(),
+        plural(processed.len()),
+        state.state_dir.display()
+    );
+}
+
+fn state_bucket(source_uri: &str) -> &str {
+    source_uri.trim_start_matches("s3://").split('/').next().unwrap_or("input")
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}

@@ -1,0 +1,8 @@
+//! One module per subcommand.
+
+pub mod failed;
+pub mod ingest;
+pub mod pipelines;
+pub mod query;
+pub mod redrive;
+pub mod tables;

@@ -1,0 +1,112 @@
+//! `inlet`: drop files in, query tables out, on one machine.
+//!
+//! This binary only parses arguments, sets up logging and opens the state
+//! directory; every command's work is in `commands/`, over inlet-core.
+
+mod commands;
+mod state;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+const ABOUT: &str = "Turn files into partitioned Parquet tables you can query with SQL.
+
+inlet routes each file to a pipeline by its name, checks its rows, writes \
+Snappy Parquet under Hive partitions and registers the tables in a catalog. \
+Here everything lives in a state directory: buckets are folders, the catalog \
+is a JSON file, and `inlet query` runs SQL locally.";
+
+const AFTER_HELP: &str = "Examples:
+  inlet ingest data/                         # every file under data/
+  inlet query \"SELECT location, count(*) FROM a2e_buoy_gps GROUP BY 1\"
+  inlet tables                               # what is there
+  inlet failed                               # what failed and why
+  inlet redrive --all                        # try failed inputs again";
+
+#[derive(Debug, Parser)]
+#[command(name = "inlet", version, about = ABOUT, after_help = AFTER_HELP)]
+struct Cli {
+    /// Where buckets, the catalog and scratch files live.
+    #[arg(long, global = true, env = "INLET_STATE_DIR", default_value = ".inlet")]
+    state_dir: PathBuf,
+
+    /// Folder of pipeline definitions (<name>/pipeline.yaml). Defaults to
+    /// ./pipelines when it exists, else the pipelines built into inlet.
+    #[arg(long, global = true, env = "INLET_PIPELINES")]
+    pipelines: Option<PathBuf>,
+
+    /// Log format on standard error.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "INLET_LOG_FORMAT")]
+    log_format: LogFormat,
+
+    /// More log detail (-v: per-file events, -vv: debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Load files or folders: archives are expanded, each file is routed,
+    /// converted and registered. Exits non-zero when any input failed.
+    Ingest(commands::ingest::Args),
+    /// Run SQL over the catalog's tables (DataFusion). Partition columns work
+    /// in WHERE and prune whole folders.
+    Query(commands::query::Args),
+    /// List tables with their partitions, files and rows.
+    Tables(commands::tables::Args),
+    /// List failed inputs with the reason each failed.
+    Failed(commands::failed::Args),
+    /// Move failed inputs back to in/ and process them again.
+    Redrive(commands::redrive::Args),
+    /// List the pipelines and check their definitions.
+    Pipelines(commands::pipelines::Args),
+}
+
+fn init_logging(format: LogFormat, verbose: u8) {
+    // The text summary already reports every failure; logs add detail on request.
+    let default = match (format, verbose) {
+        (LogFormat::Json, 0) => "info",
+        (_, 0) => "error",
+        (_, 1) => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("INLET_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_target(false).init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).init(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format, cli.verbose);
+    let state = state::StateOptions { state_dir: cli.state_dir, pipelines: cli.pipelines };
+    let result = match cli.command {
+        Command::Ingest(args) => commands::ingest::run(&state, args).await,
+        Command::Query(args) => commands::query::run(&state, args).await,
+        Command::Tables(args) => commands::tables::run(&state, args).await,
+        Command::Failed(args) => commands::failed::run(&state, args).await,
+        Command::Redrive(args) => commands::redrive::run(&state, args).await,
+        Command::Pipelines(args) => commands::pipelines::run(&state, args).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}

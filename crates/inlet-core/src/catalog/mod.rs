@@ -1,0 +1,235 @@
+//! The table catalog, in the Glue Data Catalog's model.
+//!
+//! A table has data columns (with Glue/Hive types), STRING partition keys, a
+//! location and parameters; a partition is a list of values plus its location.
+//! The local backend keeps this model in a JSON file; the Glue backend maps it
+//! one to one onto `CreateTable` / `BatchCreatePartition`.
+
+mod local;
+
+pub use local::LocalCatalog;
+
+use std::collections::BTreeMap;
+
+use arrow_schema::{DataType, TimeUnit};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::convert::ColumnInfo;
+
+/// A column as the catalog stores it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogColumn {
+    pub name: String,
+    /// A Glue/Hive type name: `string`, `bigint`, `double`, `boolean`, `int`, `timestamp`.
+    #[serde(rename = "type")]
+    pub data_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// Free-form parameters; `units` among them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub parameters: BTreeMap<String, String>,
+}
+
+impl CatalogColumn {
+    pub fn units(&self) -> Option<&str> {
+        self.parameters.get("units").map(String::as_str)
+    }
+}
+
+/// A table definition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableDefinition {
+    pub database: String,
+    pub name: String,
+    pub columns: Vec<CatalogColumn>,
+    pub partition_keys: Vec<CatalogColumn>,
+    /// `s3://<bucket>/<table>/`.
+    pub location: String,
+    #[serde(default)]
+    pub parameters: BTreeMap<String, String>,
+}
+
+/// One registered partition.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PartitionDefinition {
+    /// One value per partition key, in key order.
+    pub values: Vec<String>,
+    pub location: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("table {database}.{table} does not exist")]
+    TableNotFound { database: String, table: String },
+
+    #[error("column {column:?} of {table} is {existing} in the catalog but {incoming} in the new data; map the source column to a new name, or drop the table to redefine it")]
+    TypeConflict { table: String, column: String, existing: String, incoming: String },
+
+    #[error("table {table} is partitioned by {existing:?} in the catalog but the new data by {incoming:?}; keep partition_by unchanged, or write to a new table")]
+    PartitionKeyConflict { table: String, existing: Vec<String>, incoming: Vec<String> },
+
+    #[error("the catalog at {path} cannot be {operation}: {message}; {fix}")]
+    Storage { path: String, operation: &'static str, message: String, fix: &'static str },
+
+    #[error("catalog call {operation} on {target} failed: {message}")]
+    Backend { operation: &'static str, target: String, message: String },
+}
+
+/// A Glue-model catalog.
+#[async_trait]
+pub trait Catalog: Send + Sync + std::fmt::Debug {
+    async fn get_table(&self, database: &str, table: &str) -> Result<Option<TableDefinition>, CatalogError>;
+
+    /// Creates the table or replaces its definition.
+    async fn put_table(&self, table: &TableDefinition) -> Result<(), CatalogError>;
+
+    /// Registers partitions; ones that exist already count as success.
+    /// Returns how many were new.
+    async fn add_partitions(&self, database: &str, table: &str, partitions: &[PartitionDefinition]) -> Result<usize, CatalogError>;
+
+    async fn list_tables(&self, database: &str) -> Result<Vec<TableDefinition>, CatalogError>;
+
+    async fn list_partitions(&self, database: &str, table: &str) -> Result<Vec<PartitionDefinition>, CatalogError>;
+}
+
+/// The Glue type for an Arrow type, as Athena reads it from Parquet.
+pub fn glue_type(data_type: &DataType) -> String {
+    match data_type {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "string",
+        DataType::Int64 => "bigint",
+        DataType::Int32 => "int",
+        DataType::Float64 => "double",
+        DataType::Float32 => "float",
+        DataType::Boolean => "boolean",
+        DataType::Timestamp(_, _) => "timestamp",
+        DataType::Date32 => "date",
+        _ => "string",
+    }
+    .to_owned()
+}
+
+/// The Arrow type a Glue type reads back as.
+pub fn arrow_type(glue_type: &str) -> DataType {
+    match glue_type {
+        "bigint" => DataType::Int64,
+        "int" => DataType::Int32,
+        "double" => DataType::Float64,
+        "float" => DataType::Float32,
+        "boolean" => DataType::Boolean,
+        "timestamp" => DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+        "date" => DataType::Date32,
+        _ => DataType::Utf8,
+    }
+}
+
+impl TableDefinition {
+    /// The definition for freshly converted data.
+    pub fn from_output(database: &str, table: &str, location: String, columns: &[ColumnInfo], partition_keys: &[String], pipeline: &str) -> Self {
+        let columns = columns
+            .iter()
+            .map(|c| {
+                let mut parameters = BTreeMap::new();
+                if let Some(units) = &c.units {
+                    parameters.insert("units".to_owned(), units.clone());
+                }
+                let comment = match (&c.description, &c.units) {
+                    (Some(d), Some(u)) => Some(format!("{d} [{u}]")),
+                    (Some(d), None) => Some(d.clone()),
+                    (None, Some(u)) => Some(format!("[{u}]")),
+                    (None, None) => None,
+                };
+                CatalogColumn { name: c.name.clone(), data_type: glue_type(&c.data_type), comment, parameters }
+            })
+            .collect();
+        let partition_keys = partition_keys
+            .iter()
+            .map(|k| CatalogColumn { name: k.clone(), data_type: "string".into(), comment: None, parameters: BTreeMap::new() })
+            .collect();
+        let parameters = BTreeMap::from([
+            ("classification".to_owned(), "parquet".to_owned()),
+            ("EXTERNAL".to_owned(), "TRUE".to_owned()),
+            ("inlet.pipeline".to_owned(), pipeline.to_owned()),
+        ]);
+        Self { database: database.into(), name: table.into(), columns, partition_keys, location, parameters }
+    }
+
+    /// This definition widened by `incoming`: new columns are appended, so
+    /// older files read them as null; a changed type is a conflict.
+    pub fn merged_with(&self, incoming: &TableDefinition) -> Result<TableDefinition, CatalogError> {
+        let keys = |t: &TableDefinition| t.partition_keys.iter().map(|k| k.name.clone()).collect::<Vec<_>>();
+        if keys(self) != keys(incoming) {
+            return Err(CatalogError::PartitionKeyConflict { table: self.name.clone(), existing: keys(self), incoming: keys(incoming) });
+        }
+        let mut merged = self.clone();
+        for column in &incoming.columns {
+            match merged.columns.iter_mut().find(|c| c.name == column.name) {
+                Some(existing) if existing.data_type != column.data_type => {
+                    return Err(CatalogError::TypeConflict {
+                        table: self.name.clone(),
+                        column: column.name.clone(),
+                        existing: existing.data_type.clone(),
+                        incoming: column.data_type.clone(),
+                    });
+                }
+                Some(existing) => {
+                    // Units and descriptions follow the latest definition.
+                    existing.comment = column.comment.clone();
+                    existing.parameters = column.parameters.clone();
+                }
+                None => merged.columns.push(column.clone()),
+            }
+        }
+        merged.parameters.extend(incoming.parameters.clone());
+        Ok(merged)
+    }
+}
+
+/// Creates or widens a table, then registers its partitions.
+pub async fn register(catalog: &dyn Catalog, incoming: &TableDefinition, partitions: &[PartitionDefinition]) -> Result<usize, CatalogError> {
+    let existing = catalog.get_table(&incoming.database, &incoming.name).await?;
+    let definition = match &existing {
+        Some(existing) => existing.merged_with(incoming)?,
+        None => incoming.clone(),
+    };
+    if existing.as_ref() != Some(&definition) {
+        catalog.put_table(&definition).await?;
+    }
+    if partitions.is_empty() {
+        return Ok(0);
+    }
+    catalog.add_partitions(&incoming.database, &incoming.name, partitions).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(columns: &[(&str, &str)]) -> TableDefinition {
+        TableDefinition {
+            database: "inlet".into(),
+            name: "t".into(),
+            columns: columns.iter().map(|(n, t)| CatalogColumn { name: (*n).into(), data_type: (*t).into(), comment: None, parameters: BTreeMap::new() }).collect(),
+            partition_keys: vec![CatalogColumn { name: "year".into(), data_type: "string".into(), comment: None, parameters: BTreeMap::new() }],
+            location: "s3://output/t/".into(),
+            parameters: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn new_columns_are_appended_and_type_changes_refused() {
+        let old = table(&[("time", "timestamp"), ("a", "double")]);
+        let merged = old.merged_with(&table(&[("time", "timestamp"), ("b", "bigint")])).unwrap();
+        let names: Vec<_> = merged.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["time", "a", "b"]);
+        let err = old.merged_with(&table(&[("a", "string")])).unwrap_err();
+        assert!(err.to_string().contains("\"a\" of t is double in the catalog but string"), "{err}");
+    }
+
+    #[test]
+    fn glue_types_round_trip() {
+        for t in ["string", "bigint", "int", "double", "boolean", "timestamp"] {
+            assert_eq!(glue_type(&arrow_type(t)), t);
+        }
+    }
+}

@@ -1,0 +1,183 @@
+use std::fs::File;
+
+use arrow_array::{Array, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use super::*;
+use crate::pipeline::Pipeline;
+
+fn pipeline(yaml: &str) -> Pipeline {
+    Pipeline::from_yaml("test.yaml", yaml).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn run(p: &Pipeline, location: Option<&str>, input: &[u8]) -> (Converted, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let target = ConvertTarget { pipeline: p, table: "t", location, source_uri: "s3://input/in/t.csv", memory_budget_bytes: DEFAULT_MEMORY_BUDGET };
+    let converted = convert(&target, input, dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    (converted, dir)
+}
+
+fn read(files: &[WrittenFile]) -> Vec<RecordBatch> {
+    files
+        .iter()
+        .flat_map(|f| ParquetRecordBatchReaderBuilder::try_new(File::open(&f.path).unwrap()).unwrap().build().unwrap().map(Result::unwrap))
+        .collect()
+}
+
+fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> &'a T {
+    batch.column_by_name(name).unwrap_or_else(|| panic!("no column {name}")).as_any().downcast_ref::<T>().unwrap()
+}
+
+const SENSOR: &str = r#"
+name: sensor
+triggers: ['sensor.*\.csv$']
+table: t
+time: { column: When, format: '%Y-%m-%d %H:%M:%S' }
+columns:
+  - { source: Site, name: site, type: string }
+  - { source: Count, type: int64 }
+checks:
+  - { check: missing, columns: ['*'], action: flag }
+  - { check: fail_max, columns: [temperature], value: 50, action: flag }
+  - { check: fail_min, columns: [temperature], value: -40, action: reject }
+partition_by: [year, month]
+"#;
+
+#[test]
+fn bom_crlf_quoted_newlines_and_junk_are_handled_row_by_row() {
+    let p = pipeline(SENSOR);
+    let input = "\u{feff}When,Site,Temperature (C),Count\r\n\
+        2020-12-01 00:00:00,\"North\r\nGate\",12.5,3\r\n\
+        2020-12-01 00:10:00,South,,4\r\n\
+        2020-12-01 00:20:00,South,abc,5\r\n\
+        not a time,South,1,6\r\n\
+        2020-12-01 00:30:00,South,1\r\n\
+        2021-01-01 00:00:00,East,99,7.0\r\n\
+        2021-01-01 00:10:00,East,-60,8\r\n";
+    let (c, _dir) = run(&p, None, input.as_bytes());
+    assert_eq!(c.counts, RowCounts { rows_in: 7, rows_out: 3, rows_rejected: 4, values_flagged: 2 });
+
+    // The header's BOM did not stick to the first column name, and units left the name.
+    let names: Vec<_> = c.data.columns.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["time", "site", "temperature", "count", "qc_site", "qc_temperature", "qc_count"]);
+    assert_eq!(c.data.columns[2].units.as_deref(), Some("C"));
+
+    let partitions: Vec<_> = c.data.files.iter().map(|f| f.partition.clone()).collect();
+    assert_eq!(partitions, [vec![("year".into(), "2020".into()), ("month".into(), "12".into())], vec![("year".into(), "2021".into()), ("month".into(), "01".into())]]);
+
+    let batches = read(&c.data.files);
+    let dec = &batches[0];
+    assert_eq!(column::<StringArray>(dec, "site").value(0), "North\r\nGate");
+    assert!(column::<Float64Array>(dec, "temperature").is_null(1));
+    assert_eq!(column::<Int32Array>(dec, "qc_temperature").values(), &[0, 1]);
+    let jan = &batches[1];
+    assert_eq!(column::<Int64Array>(jan, "count").value(0), 7, "7.0 is a whole number");
+    assert_eq!(column::<Int32Array>(jan, "qc_temperature").value(0), 4, "fail_max is bit 3");
+
+    let rejects = read(&c.rejects.files);
+    let checks: Vec<_> = (0..4).map(|i| column::<StringArray>(&rejects[0], "check_name").value(i).to_owned()).collect();
+    assert_eq!(checks, ["type", "type", "shape", "fail_min"]);
+    let lines = column::<Int64Array>(&rejects[0], "line");
+    assert_eq!(lines.values(), &[5, 6, 7, 9], "lines count the quoted newline");
+    let reason = column::<StringArray>(&rejects[0], "reason");
+    assert!(reason.value(0).contains("\"abc\" is not a number"), "{}", reason.value(0));
+    assert!(reason.value(1).contains("does not match the time format"));
+    assert!(reason.value(2).contains("expected 4 fields, found 3"));
+    assert!(reason.value(3).contains("-60 is below the fail_min of -40"));
+    assert_eq!(column::<StringArray>(&rejects[0], "record").value(3), "2021-01-01 00:10:00,East,-60,8");
+}
+
+#[test]
+fn timestamps_are_utc_milliseconds_converted_from_the_source_zone() {
+    let p = pipeline(
+        r#"
+name: eod
+triggers: ['x']
+table: t
+reader: { header: false, column_names: [ticker, date, close], delimiter: ';' }
+time: { column: date, format: '%Y%m%d', timezone: Australia/Sydney }
+columns: [{ source: ticker, type: string }]
+"#,
+    );
+    let (c, _dir) = run(&p, None, b"BHP;20201201;45.1\nCBA;20201201;80\n");
+    assert_eq!(c.counts.rows_out, 2);
+    let batch = &read(&c.data.files)[0];
+    let time = column::<TimestampMillisecondArray>(batch, "time");
+    assert_eq!(time.timezone(), Some("UTC"));
+    assert_eq!(time.value(0), 1_606_741_200_000, "midnight in Sydney is 13:00 UTC the day before");
+    // Partitioned by the Sydney date, not the UTC one.
+    assert_eq!(c.data.files[0].partition, [("year".to_owned(), "2020".to_owned()), ("month".to_owned(), "12".to_owned())]);
+}
+
+#[test]
+fn time_order_checks_reject_or_fail_with_the_line() {
+    let yaml = |action: &str| {
+        format!(
+            "name: s\ntriggers: ['x']\ntable: t\ntime: {{ column: t, format: '%Y-%m-%d %H:%M:%S' }}\nchecks:\n  - {{ check: monotonic, columns: [time], action: {action} }}\n  - {{ check: duplicate_time, columns: [time], action: {action} }}\n"
+        )
+    };
+    let input = b"t,v\n2020-01-01 00:00:02,1\n2020-01-01 00:00:02,2\n2020-01-01 00:00:01,3\n2020-01-01 00:00:03,4\n";
+    let (c, _dir) = run(&pipeline(&yaml("reject")), None, input);
+    assert_eq!((c.counts.rows_out, c.counts.rows_rejected), (2, 2));
+    let rejects = read(&c.rejects.files);
+    assert_eq!(column::<StringArray>(&rejects[0], "check_name").value(0), "duplicate_time");
+    assert_eq!(column::<StringArray>(&rejects[0], "check_name").value(1), "monotonic");
+
+    let p = pipeline(&yaml("fail"));
+    let dir = tempfile::tempdir().unwrap();
+    let target = ConvertTarget { pipeline: &p, table: "t", location: None, source_uri: "s3://i/x", memory_budget_bytes: DEFAULT_MEMORY_BUDGET };
+    let err = convert(&target, &input[..], dir.path()).unwrap_err();
+    assert_eq!(err.line(), Some(3));
+    let text = err.to_string();
+    assert!(text.contains("check duplicate_time on column time failed at line 3"), "{text}");
+    assert!(text.contains("checks[1]"), "{text}");
+}
+
+#[test]
+fn header_problems_name_the_column_and_the_fix() {
+    let p = pipeline("name: s\ntriggers: ['x']\ntable: t\ntime: { column: ts, format: '%Y-%m-%d' }\nunmapped_columns: fail\ncolumns: [{ source: a }]\n");
+    let dir = tempfile::tempdir().unwrap();
+    let target = ConvertTarget { pipeline: &p, table: "t", location: None, source_uri: "s3://i/x", memory_budget_bytes: DEFAULT_MEMORY_BUDGET };
+    let err = convert(&target, &b"ts,a,surprise\n2020-01-01,1,2\n"[..], dir.path()).unwrap_err().to_string();
+    assert!(err.contains("column \"surprise\" is not described"), "{err}");
+    assert!(err.contains("add it to `columns` in test.yaml"), "{err}");
+    let err = convert(&target, &b"when,a\n2020-01-01,1\n"[..], dir.path()).unwrap_err().to_string();
+    assert!(err.contains("the time column \"ts\" is not in the header"), "{err}");
+}
+
+#[test]
+fn an_empty_file_is_zero_rows_not_an_error() {
+    let (c, _dir) = run(&pipeline(SENSOR), None, b"");
+    assert_eq!(c.counts, RowCounts::default());
+    assert!(c.data.files.is_empty() && c.rejects.files.is_empty());
+    assert_eq!(c.content_sha256, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+#[test]
+fn invalid_utf8_rejects_the_row_only() {
+    let (c, _dir) = run(&pipeline(SENSOR), None, b"When,Site,Temperature (C),Count\n2020-12-01 00:00:00,\xff\xfe,1,1\n2020-12-01 00:01:00,ok,1,1\n");
+    assert_eq!((c.counts.rows_out, c.counts.rows_rejected), (1, 1));
+    assert_eq!(column::<StringArray>(&read(&c.rejects.files)[0], "check_name").value(0), "encoding");
+}
+
+#[test]
+fn files_rotate_by_size_and_every_row_survives() {
+    let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Utf8, true)]));
+    let dir = tempfile::tempdir().unwrap();
+    let options = SinkOptions { compression: crate::pipeline::Compression::Snappy, target_file_bytes: 64 << 10, row_group_rows: 1000, memory_budget_bytes: 1 << 20, metadata: vec![] };
+    let mut writer = PartitionedWriter::new(schema, vec!["p".into()], options, dir.path(), "x");
+    let rows = 50_000u64;
+    for i in 0..rows {
+        // Distinct values defeat dictionary encoding, so files grow.
+        let value = format!("{i:08}-{}", i.wrapping_mul(2_654_435_761) % 1_000_003);
+        writer.append(&[format!("{}", i % 2)], [Cell::Str(&value)]).unwrap();
+    }
+    let files = writer.finish().unwrap();
+    assert!(files.len() > 2, "expected several chunks, got {}", files.len());
+    assert_eq!(files.iter().map(|f| f.rows).sum::<u64>(), rows);
+    let read_back: usize = read(&files).iter().map(RecordBatch::num_rows).sum();
+    assert_eq!(read_back as u64, rows);
+    // Chunks count up within each partition.
+    let p0: Vec<u32> = files.iter().filter(|f| f.partition[0].1 == "0").map(|f| f.chunk).collect();
+    assert_eq!(p0, (0..p0.len() as u32).collect::<Vec<_>>());
+}

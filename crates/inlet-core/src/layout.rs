@@ -1,0 +1,102 @@
+//! Where things live in the buckets: the input lifecycle prefixes and the
+//! deterministic names of output files.
+//!
+//! Output names are derived from the source, never random, so processing the
+//! same object again writes the same keys and replaces its own files instead
+//! of adding rows.
+
+use sha2::{Digest, Sha256};
+
+use crate::pipeline::Compression;
+
+/// Where new input lands.
+pub const INBOX: &str = "in/";
+/// Where processed input goes.
+pub const DONE: &str = "done/";
+/// Where input that could not be processed goes, with an error document.
+pub const FAILED: &str = "failed/";
+/// Bookkeeping in the output bucket. The leading underscore keeps Hive-style
+/// readers (Athena, Spark, DuckDB) from taking it for data.
+pub const MANIFESTS: &str = "_inlet/manifests/";
+
+/// `in/a/b.csv` → `a/b.csv`: the key relative to the lifecycle prefix it is under.
+pub fn relative_key(key: &str) -> &str {
+    [INBOX, DONE, FAILED].iter().find_map(|prefix| key.strip_prefix(prefix)).unwrap_or(key)
+}
+
+/// The key of `key` once moved under `prefix` (`done/` or `failed/`).
+pub fn lifecycle_key(key: &str, prefix: &str) -> String {
+    format!("{prefix}{}", relative_key(key))
+}
+
+/// The error document beside a failed object.
+pub fn error_document_key(failed_key: &str) -> String {
+    format!("{failed_key}.error.json")
+}
+
+/// A stable id for a source object: it does not change when the object moves
+/// between `in/`, `done/` and `failed/`.
+pub fn source_id(bucket: &str, key: &str) -> String {
+    let digest = Sha256::digest(format!("{bucket}/{}", relative_key(key)).as_bytes());
+    hex::encode(&digest[..8])
+}
+
+/// The key of one output file.
+///
+/// `<table>/<k>=<v>/…/part-<source id>-<content hash>-<chunk>.<codec>.parquet`:
+/// the source id makes it unique per source, the content hash per version of
+/// that source, the chunk per file within one partition.
+pub fn output_key(table: &str, partition: &[(String, String)], source_id: &str, content_sha256: &str, chunk: u32, compression: Compression) -> String {
+    let mut key = format!("{table}/");
+    for (name, value) in partition {
+        key.push_str(&format!("{name}={value}/"));
+    }
+    let codec = match compression {
+        Compression::Snappy => "snappy",
+        Compression::Zstd => "zstd",
+    };
+    let version = &content_sha256[..content_sha256.len().min(12)];
+    key.push_str(&format!("part-{source_id}-{version}-{chunk:04}.{codec}.parquet"));
+    key
+}
+
+/// The folder of one partition: `<table>/<k>=<v>/…/`.
+pub fn partition_prefix(table: &str, partition: &[(String, String)]) -> String {
+    let mut prefix = format!("{table}/");
+    for (name, value) in partition {
+        prefix.push_str(&format!("{name}={value}/"));
+    }
+    prefix
+}
+
+pub fn manifest_key(source_id: &str) -> String {
+    format!("{MANIFESTS}{source_id}.json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifecycle_keys_keep_the_relative_path() {
+        assert_eq!(lifecycle_key("in/a/b c.csv", DONE), "done/a/b c.csv");
+        assert_eq!(lifecycle_key("in/x.zip", FAILED), "failed/x.zip");
+        assert_eq!(error_document_key("failed/x.zip"), "failed/x.zip.error.json");
+    }
+
+    #[test]
+    fn source_ids_survive_moves_and_differ_per_key() {
+        assert_eq!(source_id("input", "in/a.csv"), source_id("input", "done/a.csv"));
+        assert_ne!(source_id("input", "in/a.csv"), source_id("input", "in/b.csv"));
+        assert_ne!(source_id("input", "in/a.csv"), source_id("other", "in/a.csv"));
+    }
+
+    #[test]
+    fn output_keys_are_deterministic_and_hive_shaped() {
+        let partition = vec![("location".to_owned(), "humboldt".to_owned()), ("year".to_owned(), "2020".to_owned())];
+        let key = output_key("t", &partition, "0123456789abcdef", "ffeeddccbbaa99887766", 3, Compression::Snappy);
+        assert_eq!(key, "t/location=humboldt/year=2020/part-0123456789abcdef-ffeeddccbbaa-0003.snappy.parquet");
+        let file_name = key.rsplit('/').next().unwrap();
+        assert!(!file_name.starts_with('_') && !file_name.starts_with('.'));
+    }
+}

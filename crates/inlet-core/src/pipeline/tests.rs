@@ -1,0 +1,150 @@
+use super::*;
+
+const MINIMAL: &str = r#"
+name: demo
+triggers: ['(^|/)demo_.*\.csv$']
+table: demo
+time: { column: ts, format: '%Y-%m-%d' }
+"#;
+
+fn errors_of(yaml: &str) -> Vec<ConfigError> {
+    Pipeline::from_yaml("pipelines/demo/pipeline.yaml", yaml).expect_err("the definition should be refused").0
+}
+
+#[test]
+fn a_minimal_definition_compiles_with_defaults() {
+    let p = Pipeline::from_yaml("demo.yaml", MINIMAL).unwrap();
+    assert_eq!(p.partition_keys(), ["year", "month"]);
+    assert_eq!(p.delimiter, b',');
+    assert!(p.reader.header);
+    assert!(p.null_values.contains(""));
+    assert_eq!(p.output.compression, Compression::Snappy);
+}
+
+#[test]
+fn the_shipped_pipelines_compile() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../pipelines");
+    let set = PipelineSet::load_dir(Path::new(root)).unwrap();
+    let names: Vec<_> = set.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["a2e_buoy_ingest", "asx_eod"]);
+}
+
+#[test]
+fn unknown_fields_name_the_field_and_list_the_allowed_ones() {
+    let errors = errors_of(&MINIMAL.replace("triggers:", "tigers:"));
+    assert_eq!(errors.len(), 1);
+    let e = &errors[0];
+    assert_eq!(e.file, "pipelines/demo/pipeline.yaml");
+    assert!(e.problem.contains("unknown field `tigers`"), "{e}");
+    assert!(e.problem.contains("triggers"), "the allowed fields are listed: {e}");
+    assert!(e.fix.contains("remove or rename"));
+}
+
+#[test]
+fn bad_enum_values_name_the_nested_field() {
+    let yaml = format!("{MINIMAL}checks:\n  - {{ check: missing, columns: [x], action: flg }}\n");
+    let e = &errors_of(&yaml)[0];
+    assert_eq!(e.field, "checks[0].action");
+    assert!(e.problem.contains("unknown variant `flg`"), "{e}");
+    assert!(e.problem.contains("reject"), "the allowed values are listed: {e}");
+}
+
+#[test]
+fn every_semantic_problem_is_reported_at_once() {
+    let yaml = r#"
+name: Demo
+triggers: ['demo_(.*\.csv']
+table: 'demo_{kind}'
+locations: [{ name: 'a/b', pattern: 'x' }]
+reader: { delimiter: ';;' }
+time: { column: ts, format: '%H:%M', timezone: Sydney }
+columns:
+  - { source: A, name: Bad-Name }
+  - { source: B, name: qc_b }
+checks:
+  - { check: fail_min, columns: [temperature] }
+  - { check: monotonic, columns: [temperature], value: 3 }
+partition_by: [location, year, year, station]
+output: { target_file_mib: 0 }
+"#;
+    let errors = errors_of(yaml);
+    let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+    for expected in [
+        "name",
+        "triggers[0]",
+        "locations[0].name",
+        "reader.delimiter",
+        "time.timezone",
+        "time.format",
+        "columns[0].name",
+        "columns[1].name",
+        "checks[0].value",
+        "checks[1].value",
+        "checks[1].columns[0]",
+        "partition_by[2]",
+        "partition_by[3]",
+        "output.target_file_mib",
+    ] {
+        assert!(fields.contains(&expected), "no error for {expected}; got {fields:?}");
+    }
+    let tz = errors.iter().find(|e| e.field == "time.timezone").unwrap();
+    assert!(tz.fix.contains("Australia/Sydney"), "{tz}");
+    // The rendered message carries file, field and fix together.
+    let rendered = ConfigErrors(errors).to_string();
+    assert!(rendered.contains("pipelines/demo/pipeline.yaml: `time.timezone`: \"Sydney\" is not a known timezone"));
+    assert!(rendered.contains("fix: use an IANA name"));
+}
+
+#[test]
+fn table_placeholders_must_be_trigger_groups() {
+    let yaml = MINIMAL.replace("table: demo", "table: 'demo_{kind}'");
+    let e = &errors_of(&yaml)[0];
+    assert_eq!(e.field, "table");
+    assert!(e.fix.contains("(?P<kind>...)"), "{e}");
+}
+
+#[test]
+fn header_less_files_need_column_names() {
+    let yaml = MINIMAL.replace("table: demo", "table: demo\nreader: { header: false }");
+    assert_eq!(errors_of(&yaml)[0].field, "reader.column_names");
+}
+
+#[test]
+fn buoy_keys_route_to_one_table_per_kind_and_location() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../pipelines");
+    let set = PipelineSet::load_dir(Path::new(root)).unwrap();
+    let route = set.route("in/buoy.z05.00.20201201.000000/buoy.z05.00.20201201.000000.conductivity.csv").unwrap();
+    assert_eq!(route.pipeline.name, "a2e_buoy_ingest");
+    assert_eq!(route.table, "a2e_buoy_conductivity");
+    assert_eq!(route.location.as_deref(), Some("humboldt"));
+    let route = set.route("in/x/buoy.z06.00.20201201.000000.surfacetemp.csv").unwrap();
+    assert_eq!((route.table.as_str(), route.location.as_deref()), ("a2e_buoy_surfacetemp", Some("morro")));
+
+    assert_eq!(set.route("in/asx_eod_20201201.csv").unwrap().table, "asx_eod");
+    assert_eq!(set.route("in/20201201.txt").unwrap().table, "asx_eod");
+
+    assert!(matches!(set.route("in/notes.docx"), Err(RouteError::Unmatched { .. })));
+    assert!(matches!(
+        set.route("in/buoy.z07.00.20201201.000000.gps.csv"),
+        Err(RouteError::NoLocation { .. })
+    ));
+}
+
+#[test]
+fn overlapping_pipelines_are_reported_not_guessed() {
+    let other = MINIMAL.replace("name: demo", "name: other");
+    let set = PipelineSet::from_sources([("a.yaml", MINIMAL), ("b.yaml", other.as_str())]).unwrap();
+    let err = set.route("in/demo_1.csv").unwrap_err();
+    assert!(matches!(err, RouteError::Ambiguous { .. }), "{err}");
+    assert!(err.to_string().contains("demo, other"));
+}
+
+#[test]
+fn the_folder_name_must_match() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("wrong")).unwrap();
+    std::fs::write(dir.path().join("wrong/pipeline.yaml"), MINIMAL).unwrap();
+    let errors = PipelineSet::load_dir(dir.path()).unwrap_err().0;
+    assert_eq!(errors[0].field, "name");
+    assert!(errors[0].fix.contains("name: wrong"));
+}

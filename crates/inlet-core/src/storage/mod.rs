@@ -1,0 +1,148 @@
+//! Object storage: the one trait every handler reads and writes through.
+//!
+//! A bucket/key pair is the unit of addressing, as in S3. The local backend maps
+//! a bucket to a folder; the S3 backend maps it to a real bucket. Handlers never
+//! know which one they hold.
+
+mod local;
+
+pub use local::LocalObjectStore;
+
+use std::fmt;
+use std::path::Path;
+use std::pin::Pin;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncRead;
+
+/// Where an object lives.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ObjectLocation {
+    pub bucket: String,
+    pub key: String,
+}
+
+impl ObjectLocation {
+    pub fn new(bucket: impl Into<String>, key: impl Into<String>) -> Self {
+        Self { bucket: bucket.into(), key: key.into() }
+    }
+
+    /// The final path segment of the key.
+    pub fn file_name(&self) -> &str {
+        self.key.rsplit('/').next().unwrap_or(&self.key)
+    }
+
+    /// The same key in another bucket or with another key.
+    pub fn with_key(&self, key: impl Into<String>) -> Self {
+        Self { bucket: self.bucket.clone(), key: key.into() }
+    }
+}
+
+impl fmt::Display for ObjectLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "s3://{}/{}", self.bucket, self.key)
+    }
+}
+
+/// What a store knows about an object without reading it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub location: ObjectLocation,
+    pub size: u64,
+    /// S3's ETag; the local store derives one from size and modification time.
+    pub e_tag: Option<String>,
+    pub last_modified: Option<SystemTime>,
+}
+
+/// A streaming object body.
+pub type ObjectBody = Pin<Box<dyn AsyncRead + Send>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{location} does not exist")]
+    NotFound { location: ObjectLocation },
+
+    #[error("key {key:?} is not allowed: {reason}")]
+    InvalidKey { key: String, reason: &'static str },
+
+    #[error("{operation} {location} failed: {source}")]
+    Io {
+        operation: &'static str,
+        location: ObjectLocation,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{operation} {location} failed: {message}")]
+    Backend { operation: &'static str, location: ObjectLocation, message: String },
+}
+
+impl StoreError {
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, StoreError::NotFound { .. })
+    }
+}
+
+/// An object store: S3 semantics, any backend.
+///
+/// Writes are atomic: a reader sees the old object or the new one, never a
+/// partial one.
+#[async_trait]
+pub trait ObjectStore: Send + Sync + fmt::Debug {
+    async fn head(&self, location: &ObjectLocation) -> Result<ObjectMeta, StoreError>;
+
+    async fn get(&self, location: &ObjectLocation) -> Result<(ObjectMeta, ObjectBody), StoreError>;
+
+    /// Uploads a local file as the object at `location`, replacing any object there.
+    async fn put_file(&self, location: &ObjectLocation, path: &Path) -> Result<ObjectMeta, StoreError>;
+
+    async fn put_bytes(&self, location: &ObjectLocation, bytes: Vec<u8>) -> Result<ObjectMeta, StoreError>;
+
+    /// Moves an object, replacing whatever is at `to`.
+    async fn rename(&self, from: &ObjectLocation, to: &ObjectLocation) -> Result<(), StoreError>;
+
+    /// Deletes an object; deleting a missing object succeeds.
+    async fn delete(&self, location: &ObjectLocation) -> Result<(), StoreError>;
+
+    /// Every object in `bucket` whose key starts with `prefix`, sorted by key.
+    async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectMeta>, StoreError>;
+}
+
+/// Rejects keys that could address something outside their bucket on a
+/// file-system backend, or that S3 would treat differently from a folder tree.
+pub fn validate_key(key: &str) -> Result<(), StoreError> {
+    let invalid = |reason| Err(StoreError::InvalidKey { key: key.to_owned(), reason });
+    if key.is_empty() {
+        return invalid("it is empty");
+    }
+    if key.starts_with('/') || key.starts_with('\\') {
+        return invalid("it is absolute");
+    }
+    if key.contains('\0') {
+        return invalid("it contains a NUL byte");
+    }
+    if key.split(['/', '\\']).any(|segment| segment == ".." || segment == ".") {
+        return invalid("it has a '.' or '..' segment");
+    }
+    if key.ends_with('/') {
+        return invalid("it names a folder, not an object");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_that_escape_are_refused() {
+        for key in ["", "/etc/passwd", "a/../b", "../x", "a/./b", "\\x", "in/"] {
+            assert!(validate_key(key).is_err(), "{key:?} should be refused");
+        }
+        for key in ["in/a.csv", "in/a b+c.csv", "a/b/c..d.csv"] {
+            assert!(validate_key(key).is_ok(), "{key:?} should be accepted");
+        }
+    }
+}

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Regenerates the sample inputs in data/. Deterministic: same bytes every run.
+
+- buoy.z05.00.20210115.000000.zip     humboldt buoy, 4 instrument kinds, CRLF like the real exports
+- buoy.z06.00.20210115.000000.tar.gz  morro buoy, 4 kinds, with macOS ._ debris to be skipped
+- asx_eod_20201201.csv, 20201202.txt  header-less end-of-day prices
+- asx_eod_20201203.csv                the same with a few bad rows, to show the rejects table
+"""
+import gzip
+import io
+import math
+import random
+import tarfile
+import zipfile
+from datetime import datetime, timedelta
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent.parent / "data"
+FIXED_TIME = (2021, 1, 16, 0, 0, 0)
+
+KINDS = {
+    "conductivity": ["Surface Temperature (C)", "Conductivity (Siemens/m)"],
+    "gps": ["Latitude", "Longitude"],
+    "surfacetemp": ["Surface Temperature (C)"],
+    "wind": ["Horizontal Speed (m/s)", "Horizontal Direction (deg)"],
+}
+
+
+def buoy_csv(kind, day, site, rng):
+    lines = ["DataTimeStamp," + ",".join(KINDS[kind])]
+    base_lat, base_lon = site
+    for step in range(144):
+        t = day + timedelta(minutes=10 * step)
+        phase = 2 * math.pi * step / 144
+        values = {
+            "conductivity": [12.5 + 0.3 * math.sin(phase) + rng.uniform(-0.01, 0.01), 3.8 + rng.uniform(-0.005, 0.005)],
+            "gps": [base_lat + rng.uniform(-1e-4, 1e-4), base_lon + rng.uniform(-1e-4, 1e-4)],
+            "surfacetemp": [12.4 + 0.3 * math.sin(phase) + rng.uniform(-0.01, 0.01)],
+            "wind": [6 + 2 * math.sin(phase) + rng.uniform(-0.3, 0.3), (70 + 40 * math.sin(phase / 2)) % 360],
+        }[kind]
+        lines.append(t.strftime("%Y-%m-%d %H:%M:%S") + "," + ",".join(f"{v:.6g}" for v in values))
+    return "\r\n".join(lines) + "\r\n"
+
+
+def write_zip(path, members):
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, text in members:
+            info = zipfile.ZipInfo(name, date_time=FIXED_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, text)
+
+
+def write_tar_gz(path, members):
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as archive:
+        for name, text in members:
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mtime = 1610755200
+            info.mode = 0o644
+            archive.addfile(info, io.BytesIO(data))
+    with open(path, "wb") as out:
+        with gzip.GzipFile(fileobj=out, mode="wb", mtime=1610755200) as gz:
+            gz.write(raw.getvalue())
+
+
+def asx_rows(day, rng, tickers):
+    rows = []
+    for ticker in tickers:
+        open_ = rng.uniform(1, 120)
+        high = open_ * rng.uniform(1.0, 1.05)
+        low = open_ * rng.uniform(0.95, 1.0)
+        close = rng.uniform(low, high)
+        rows.append(f"{ticker},{day},{open_:.3f},{high:.3f},{low:.3f},{close:.3f},{rng.randint(1_000, 5_000_000)}")
+    return rows
+
+
+def main():
+    rng = random.Random(20210115)
+    day = datetime(2021, 1, 15)
+    humboldt = (40.9646, -124.5912)
+    morro = (35.7125, -121.8573)
+
+    prefix = "buoy.z05.00.20210115.000000"
+    write_zip(HERE / f"{prefix}.zip", [(f"{prefix}.{k}.csv", buoy_csv(k, day, humboldt, rng)) for k in KINDS])
+
+    prefix = "buoy.z06.00.20210115.000000"
+    members = []
+    for kind in KINDS:
+        members.append((f"{prefix}.{kind}.csv", buoy_csv(kind, day, morro, rng)))
+        members.append((f"__MACOSX/._{prefix}.{kind}.csv", "\x00\x05\x16\x07 resource fork"))
+    write_tar_gz(HERE / f"{prefix}.tar.gz", members)
+
+    tickers = [f"{a}{b}{c}" for a in "ABCDEFGH" for b in "AEIOU" for c in "BNRT"][:150]
+    (HERE / "asx_eod_20201201.csv").write_text("\n".join(asx_rows("20201201", rng, tickers)) + "\n")
+    (HERE / "20201202.txt").write_text("\n".join(asx_rows("20201202", rng, tickers)) + "\n")
+    rows = asx_rows("20201203", rng, tickers)
+    rows[3] = "BAD1,20201203,-1.000,2.000,0.500,1.000,100"       # negative open: fail_min, rejected
+    rows[7] = "BAD2,20201203,1.000,2.000,0.500,1.000,lots"       # volume is not a number: type, rejected
+    rows[11] = "BAD3,2020-12-03,1.000,2.000,0.500,1.000,100"     # wrong date format: type, rejected
+    rows[15] = "BAD4,20201203,1.000,2.000"                       # short record: shape, rejected
+    (HERE / "asx_eod_20201203.csv").write_text("\n".join(rows) + "\n")
+
+
+if __name__ == "__main__":
+    main()
