@@ -1,0 +1,207 @@
+//! The handler end to end over the local backends: lifecycle, exactly-once
+//! output, replacement of changed files, and hostile archives.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use inlet_core::catalog::{Catalog, LocalCatalog};
+use inlet_core::pipeline::PipelineSet;
+use inlet_core::storage::{LocalObjectStore, ObjectLocation, ObjectStore};
+use inlet_core::{Engine, EngineConfig, Outcome, Stage};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+struct Harness {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    engine: Engine,
+    store: Arc<LocalObjectStore>,
+    catalog: Arc<LocalCatalog>,
+}
+
+fn harness() -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("state");
+    let store = Arc::new(LocalObjectStore::new(root.join("buckets")));
+    let catalog = Arc::new(LocalCatalog::new(root.join("catalog.json")));
+    let pipelines = Arc::new(PipelineSet::load_dir(&repo().join("pipelines")).unwrap());
+    let config = EngineConfig { scratch_dir: Some(root.join("scratch")), ..EngineConfig::default() };
+    let engine = Engine::new(store.clone(), catalog.clone(), pipelines, config);
+    Harness { _dir: dir, root, engine, store, catalog }
+}
+
+impl Harness {
+    async fn drop_bytes(&self, key: &str, bytes: &[u8]) {
+        self.store.put_bytes(&ObjectLocation::new("input", key), bytes.to_vec()).await.unwrap();
+    }
+
+    /// Processes `key` and every archive member it yields.
+    async fn process_all(&self, key: &str) -> Vec<Outcome> {
+        let mut queue = vec![key.to_owned()];
+        let mut outcomes = Vec::new();
+        while let Some(key) = queue.pop() {
+            let outcome = self.engine.process(&key).await;
+            if let Outcome::Expanded { members, .. } = &outcome {
+                queue.extend(members.iter().cloned());
+            }
+            outcomes.push(outcome);
+        }
+        outcomes
+    }
+
+    async fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        self.store.list(bucket, prefix).await.unwrap().into_iter().map(|m| m.location.key).collect()
+    }
+
+    async fn parquet_rows(&self, table: &str) -> u64 {
+        let mut rows = 0;
+        for key in self.keys("output", &format!("{table}/")).await {
+            let file = std::fs::File::open(self.root.join("buckets/output").join(&key)).unwrap();
+            rows += parquet::file::reader::SerializedFileReader::new(file)
+                .map(|r| parquet::file::reader::FileReader::metadata(&r).file_metadata().num_rows() as u64)
+                .unwrap();
+        }
+        rows
+    }
+}
+
+fn loaded(outcomes: &[Outcome]) -> Vec<&inlet_core::LoadReport> {
+    outcomes.iter().filter_map(|o| if let Outcome::Loaded(r) = o { Some(r) } else { None }).collect()
+}
+
+const ASX: &str = "AAA,20201201,1,2,0.5,1.5,100\nBBB,20201201,3,4,2.5,3.5,200\nCCC,20201202,5,6,4.5,5.5,300\n";
+
+#[tokio::test]
+async fn the_same_file_twice_writes_the_same_files_and_rows() {
+    let h = harness();
+    h.drop_bytes("in/asx_eod_a.csv", ASX.as_bytes()).await;
+    let first = h.process_all("in/asx_eod_a.csv").await;
+    assert_eq!(loaded(&first)[0].counts.rows_out, 3);
+    let files_before = h.keys("output", "asx_eod/").await;
+
+    h.drop_bytes("in/asx_eod_a.csv", ASX.as_bytes()).await;
+    let second = h.process_all("in/asx_eod_a.csv").await;
+    assert_eq!(loaded(&second)[0].replaced_files, 0);
+    assert_eq!(h.keys("output", "asx_eod/").await, files_before, "same names, replaced in place");
+    assert_eq!(h.parquet_rows("asx_eod").await, 3);
+    assert_eq!(h.keys("input", "").await, ["done/asx_eod_a.csv"]);
+}
+
+#[tokio::test]
+async fn a_changed_file_under_the_same_key_replaces_its_old_rows() {
+    let h = harness();
+    h.drop_bytes("in/asx_eod_a.csv", ASX.as_bytes()).await;
+    h.drop_bytes("in/asx_eod_b.csv", b"ZZZ,20201201,1,1,1,1,1\n").await;
+    h.process_all("in/asx_eod_a.csv").await;
+    h.process_all("in/asx_eod_b.csv").await;
+    assert_eq!(h.parquet_rows("asx_eod").await, 4);
+
+    // A corrected version of a.csv with one row fewer.
+    let corrected = ASX.lines().take(2).collect::<Vec<_>>().join("\n");
+    h.drop_bytes("in/asx_eod_a.csv", corrected.as_bytes()).await;
+    let outcome = h.process_all("in/asx_eod_a.csv").await;
+    assert_eq!(loaded(&outcome)[0].replaced_files, 1);
+    assert_eq!(h.parquet_rows("asx_eod").await, 3, "old version's rows gone, b's rows kept");
+}
+
+#[tokio::test]
+async fn unmatched_and_unreadable_inputs_end_in_failed_with_a_document() {
+    let h = harness();
+    h.drop_bytes("in/notes/readme.docx", b"hello").await;
+    h.drop_bytes("in/buoy.z05.00.20201201.000000.gps.csv", b"Timestamp,Latitude\n2020-12-01 00:00:00,40\n").await;
+    let unmatched = h.engine.process("in/notes/readme.docx").await;
+    let Outcome::Failed(f) = unmatched else { panic!("{unmatched:?}") };
+    assert_eq!(f.stage, Stage::Route);
+    assert!(f.error.contains("no pipeline's trigger matches"));
+
+    let bad_header = h.engine.process("in/buoy.z05.00.20201201.000000.gps.csv").await;
+    let Outcome::Failed(f) = bad_header else { panic!("{bad_header:?}") };
+    assert_eq!((f.stage, f.pipeline.as_deref()), (Stage::Convert, Some("a2e_buoy_ingest")));
+    assert!(f.error.contains("\"DataTimeStamp\" is not in the header"), "{}", f.error);
+
+    let keys = h.keys("input", "").await;
+    assert_eq!(
+        keys,
+        [
+            "failed/buoy.z05.00.20201201.000000.gps.csv",
+            "failed/buoy.z05.00.20201201.000000.gps.csv.error.json",
+            "failed/notes/readme.docx",
+            "failed/notes/readme.docx.error.json",
+        ]
+    );
+    let document = std::fs::read_to_string(h.root.join("buckets/input/failed/notes/readme.docx.error.json")).unwrap();
+    let document: serde_json::Value = serde_json::from_str(&document).unwrap();
+    assert_eq!(document["stage"], "route");
+    assert!(document["retry"].as_str().unwrap().contains("inlet redrive notes/readme.docx"));
+    assert!(h.keys("output", "").await.is_empty(), "a failure writes no output");
+}
+
+fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut zip = zip::ZipWriter::new(&mut out);
+    for (name, bytes) in entries {
+        zip.start_file(*name, zip::write::SimpleFileOptions::default()).unwrap();
+        zip.write_all(bytes).unwrap();
+    }
+    zip.finish().unwrap();
+    out.into_inner()
+}
+
+#[tokio::test]
+async fn a_zip_slip_archive_is_refused_whole_and_writes_nothing_outside() {
+    let h = harness();
+    let archive = zip_of(&[("asx_eod_ok.csv", ASX.as_bytes()), ("../../../../escaped.csv", b"x")]);
+    h.drop_bytes("in/evil.zip", &archive).await;
+    let outcomes = h.process_all("in/evil.zip").await;
+    let Outcome::Failed(f) = &outcomes[0] else { panic!("{outcomes:?}") };
+    assert_eq!(f.stage, Stage::Archive);
+    assert_eq!(f.member.as_deref(), Some("../../../../escaped.csv"));
+    assert_eq!(h.keys("input", "").await, ["failed/evil.zip", "failed/evil.zip.error.json"]);
+    assert!(!h.root.parent().unwrap().join("escaped.csv").exists());
+    assert!(!h.root.join("escaped.csv").exists());
+}
+
+#[tokio::test]
+async fn nested_archives_route_their_members() {
+    let h = harness();
+    let inner = zip_of(&[("asx_eod_inner.csv", ASX.as_bytes())]);
+    let outer = zip_of(&[("batch.zip", &inner), ("__MACOSX/._batch.zip", b"junk")]);
+    h.drop_bytes("in/drop/outer.zip", &outer).await;
+    let outcomes = h.process_all("in/drop/outer.zip").await;
+    let Outcome::Expanded { members, skipped, .. } = &outcomes[0] else { panic!("{outcomes:?}") };
+    assert_eq!(members, &["in/drop/outer/batch/asx_eod_inner.csv"]);
+    assert_eq!(skipped, &["__MACOSX/._batch.zip"]);
+    assert_eq!(loaded(&outcomes)[0].counts.rows_out, 3);
+    assert_eq!(h.keys("input", "").await, ["done/drop/outer.zip", "done/drop/outer/batch/asx_eod_inner.csv"]);
+}
+
+#[tokio::test]
+async fn the_catalog_holds_tables_units_and_partitions() {
+    let h = harness();
+    let archive = std::fs::read(repo().join("data/buoy.z05.00.20210115.000000.zip")).unwrap();
+    h.drop_bytes("in/buoy.z05.00.20210115.000000.zip", &archive).await;
+    let outcomes = h.process_all("in/buoy.z05.00.20210115.000000.zip").await;
+    assert_eq!(loaded(&outcomes).len(), 4);
+
+    let table = h.catalog.get_table("inlet", "a2e_buoy_conductivity").await.unwrap().unwrap();
+    let columns: Vec<(&str, &str, Option<&str>)> = table.columns.iter().map(|c| (c.name.as_str(), c.data_type.as_str(), c.units())).collect();
+    assert_eq!(
+        columns,
+        [
+            ("time", "timestamp", None),
+            ("surface_temperature", "double", Some("C")),
+            ("conductivity", "double", Some("Siemens/m")),
+            ("qc_surface_temperature", "int", None),
+            ("qc_conductivity", "int", None),
+        ]
+    );
+    let keys: Vec<_> = table.partition_keys.iter().map(|k| (k.name.as_str(), k.data_type.as_str())).collect();
+    assert_eq!(keys, [("location", "string"), ("year", "string"), ("month", "string")]);
+    let partitions = h.catalog.list_partitions("inlet", "a2e_buoy_conductivity").await.unwrap();
+    assert_eq!(partitions.len(), 1);
+    assert_eq!(partitions[0].values, ["humboldt", "2021", "01"]);
+    assert_eq!(partitions[0].location, "s3://output/a2e_buoy_conductivity/location=humboldt/year=2021/month=01/");
+}
