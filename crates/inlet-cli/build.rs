@@ -19,7 +19,10 @@ fn main() {
         }
     }
     entries.sort();
-    let code = format!("/// (label, YAML) of each pipeline shipped with this build.\npub const EMBEDDED_PIPELINES: &[(&str, &str)] = &[\n{}];\n", entries.concat());
+    let code = format!(
+        "/// (label, YAML) of each pipeline shipped with this build.\npub const EMBEDDED_PIPELINES: &[(&str, &str)] = &[\n{}];\n",
+        entries.concat()
+    );
     let out = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("embedded_pipelines.rs");
     std::fs::write(out, code).expect("OUT_DIR is writable");
 }

@@ -58,7 +58,8 @@ impl StateOptions {
     }
 
     pub fn engine(&self, config: EngineConfig) -> anyhow::Result<Engine> {
-        std::fs::create_dir_all(&self.state_dir).with_context(|| format!("cannot create the state directory {}", self.state_dir.display()))?;
+        std::fs::create_dir_all(&self.state_dir)
+            .with_context(|| format!("cannot create the state directory {}", self.state_dir.display()))?;
         let (pipelines, source) = self.load_pipelines()?;
         tracing::info!(pipelines = %source, "loaded pipelines");
         let config = EngineConfig { scratch_dir: Some(self.state_dir.join("scratch")), ..config };

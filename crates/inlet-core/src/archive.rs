@@ -46,7 +46,8 @@ impl ArchiveKind {
     /// The kind of `name`, with the name minus its archive suffix.
     pub fn detect(name: &str) -> Option<(ArchiveKind, &str)> {
         let lower = name.to_ascii_lowercase();
-        for (suffix, kind) in [(".tar.gz", Self::TarGz), (".tgz", Self::TarGz), (".zip", Self::Zip), (".tar", Self::Tar), (".gz", Self::Gz)] {
+        for (suffix, kind) in [(".tar.gz", Self::TarGz), (".tgz", Self::TarGz), (".zip", Self::Zip), (".tar", Self::Tar), (".gz", Self::Gz)]
+        {
             if lower.ends_with(suffix) && lower.len() > suffix.len() {
                 return Some((kind, &name[..name.len() - suffix.len()]));
             }
@@ -84,7 +85,9 @@ pub enum ArchiveError {
     #[error("member {member:?} is an archive nested {depth} levels deep; at most {max} level is expanded — flatten the archive")]
     TooDeep { member: String, depth: usize, max: usize },
 
-    #[error("expanding stopped at member {member:?}: {what} would exceed the limit of {limit}; this looks like a decompression bomb — split the archive, or raise the limit if it is genuine")]
+    #[error(
+        "expanding stopped at member {member:?}: {what} would exceed the limit of {limit}; this looks like a decompression bomb — split the archive, or raise the limit if it is genuine"
+    )]
     TooLarge { member: String, what: &'static str, limit: String },
 
     #[error("the archive holds more than {max} entries; split it")]
@@ -195,34 +198,44 @@ pub fn expand(kind: ArchiveKind, name: &str, source: &Path, workdir: &Path, limi
 }
 
 #[allow(clippy::too_many_arguments)]
-fn expand_into(kind: ArchiveKind, name: &str, source: &Path, workdir: &Path, prefix: &str, depth: usize, budget: &mut Budget, out: &mut Expansion) -> Result<(), ArchiveError> {
-    let mut on_member = |path: String, reader: &mut dyn Read, declared: Option<(u64, u64)>, budget: &mut Budget| -> Result<(), ArchiveError> {
-        budget.count_entry()?;
-        let full = format!("{prefix}{path}");
-        if is_junk(&path) {
-            out.skipped.push(full);
-            return Ok(());
-        }
-        // A zip entry announces its sizes; refuse an obvious bomb before reading it.
-        if let Some((size, compressed)) = declared {
-            if size > budget.limits.max_total_bytes || (size > 1 << 20 && size / compressed.max(1) > budget.limits.max_ratio) {
+fn expand_into(
+    kind: ArchiveKind,
+    name: &str,
+    source: &Path,
+    workdir: &Path,
+    prefix: &str,
+    depth: usize,
+    budget: &mut Budget,
+    out: &mut Expansion,
+) -> Result<(), ArchiveError> {
+    let mut on_member =
+        |path: String, reader: &mut dyn Read, declared: Option<(u64, u64)>, budget: &mut Budget| -> Result<(), ArchiveError> {
+            budget.count_entry()?;
+            let full = format!("{prefix}{path}");
+            if is_junk(&path) {
+                out.skipped.push(full);
+                return Ok(());
+            }
+            // A zip entry announces its sizes; refuse an obvious bomb before reading it.
+            if let Some((size, compressed)) = declared
+                && (size > budget.limits.max_total_bytes || (size > 1 << 20 && size / compressed.max(1) > budget.limits.max_ratio))
+            {
                 return Err(budget.too_large(&full));
             }
-        }
-        let file = workdir.join(format!("member-{}", out.members.len() + out.skipped.len() + budget.entries));
-        let size = budget.copy(&full, reader, &file)?;
-        if let Some((inner_kind, stem)) = ArchiveKind::detect(&path) {
-            if depth + 1 > budget.limits.max_depth {
-                return Err(ArchiveError::TooDeep { member: full, depth: depth + 1, max: budget.limits.max_depth });
+            let file = workdir.join(format!("member-{}", out.members.len() + out.skipped.len() + budget.entries));
+            let size = budget.copy(&full, reader, &file)?;
+            if let Some((inner_kind, stem)) = ArchiveKind::detect(&path) {
+                if depth + 1 > budget.limits.max_depth {
+                    return Err(ArchiveError::TooDeep { member: full, depth: depth + 1, max: budget.limits.max_depth });
+                }
+                let inner_prefix = format!("{prefix}{stem}/");
+                let result = expand_into(inner_kind, &path, &file, workdir, &inner_prefix, depth + 1, budget, out);
+                let _ = std::fs::remove_file(&file);
+                return result;
             }
-            let inner_prefix = format!("{prefix}{stem}/");
-            let result = expand_into(inner_kind, &path, &file, workdir, &inner_prefix, depth + 1, budget, out);
-            let _ = std::fs::remove_file(&file);
-            return result;
-        }
-        out.members.push(Member { path: full, file, size });
-        Ok(())
-    };
+            out.members.push(Member { path: full, file, size });
+            Ok(())
+        };
 
     let corrupt = |e: &dyn std::fmt::Display| ArchiveError::Corrupt { member: None, message: e.to_string() };
     match kind {
@@ -253,7 +266,11 @@ fn expand_into(kind: ArchiveKind, name: &str, source: &Path, workdir: &Path, pre
                 let mut entry = entry.map_err(|e| corrupt(&e))?;
                 let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
                 let entry_type = entry.header().entry_type();
-                if entry_type.is_dir() || entry_type.is_pax_global_extensions() || entry_type.is_pax_local_extensions() || entry_type.is_gnu_longname() {
+                if entry_type.is_dir()
+                    || entry_type.is_pax_global_extensions()
+                    || entry_type.is_pax_local_extensions()
+                    || entry_type.is_gnu_longname()
+                {
                     continue;
                 }
                 if entry_type.is_symlink() || entry_type.is_hard_link() {

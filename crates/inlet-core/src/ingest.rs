@@ -116,7 +116,12 @@ pub struct LoadReport {
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Outcome {
     /// An archive whose members now wait in `in/`.
-    Expanded { source: String, done_key: String, members: Vec<String>, skipped: Vec<String> },
+    Expanded {
+        source: String,
+        done_key: String,
+        members: Vec<String>,
+        skipped: Vec<String>,
+    },
     Loaded(LoadReport),
     Failed(Failure),
 }
@@ -210,7 +215,7 @@ impl Engine {
             Ok(outcome) => outcome,
             Err(problem) => Outcome::Failed(self.file_failure(&source, pipeline, problem).await),
         };
-        log_outcome(&outcome, started);
+        log_outcome(&source, &outcome, started);
         outcome
     }
 
@@ -261,7 +266,8 @@ impl Engine {
 
     async fn download(&self, source: &ObjectLocation, path: &std::path::Path) -> Result<(), Problem> {
         let (_, mut body) = self.store.get(source).await.map_err(|e| Problem::new(Stage::Fetch, e))?;
-        let mut file = tokio::fs::File::create(path).await.map_err(|e| Problem::new(Stage::Fetch, format!("cannot spool {source}: {e}")))?;
+        let mut file =
+            tokio::fs::File::create(path).await.map_err(|e| Problem::new(Stage::Fetch, format!("cannot spool {source}: {e}")))?;
         tokio::io::copy(&mut body, &mut file).await.map_err(|e| Problem::new(Stage::Fetch, format!("reading {source} failed: {e}")))?;
         file.flush().await.map_err(|e| Problem::new(Stage::Fetch, e))?;
         Ok(())
@@ -301,7 +307,14 @@ impl Engine {
             let mut reject_keys = Vec::new();
             for (output, keys) in [(&converted.data, &mut data_keys), (&converted.rejects, &mut reject_keys)] {
                 for file in &output.files {
-                    let key = layout::output_key(&output.table, &file.partition, &sid, &converted.content_sha256, file.chunk, pipeline.output.compression);
+                    let key = layout::output_key(
+                        &output.table,
+                        &file.partition,
+                        &sid,
+                        &converted.content_sha256,
+                        file.chunk,
+                        pipeline.output.compression,
+                    );
                     let target = ObjectLocation::new(&self.config.output_bucket, &key);
                     self.store.put_file(&target, &file.path).await.map_err(|e| Problem::new(Stage::Write, e))?;
                     written.push(key.clone());
@@ -386,7 +399,8 @@ impl Engine {
     /// The catalog definition of an output and its partitions.
     pub fn table_definition(&self, output: &TableOutput, pipeline: &str) -> (TableDefinition, Vec<PartitionDefinition>) {
         let location = format!("s3://{}/{}/", self.config.output_bucket, output.table);
-        let table = TableDefinition::from_output(&self.config.database, &output.table, location, &output.columns, &output.partition_keys, pipeline);
+        let table =
+            TableDefinition::from_output(&self.config.database, &output.table, location, &output.columns, &output.partition_keys, pipeline);
         let mut partitions: Vec<PartitionDefinition> = output
             .files
             .iter()
@@ -440,19 +454,20 @@ impl Engine {
     }
 }
 
-fn log_outcome(outcome: &Outcome, started: Instant) {
+fn log_outcome(source: &ObjectLocation, outcome: &Outcome, started: Instant) {
     let duration_ms = started.elapsed().as_millis() as u64;
+    let (bucket, key) = (source.bucket.as_str(), source.key.as_str());
     match outcome {
         Outcome::Loaded(r) => tracing::info!(
-            source = %r.source, pipeline = %r.pipeline, table = %r.table,
+            bucket, key, pipeline = %r.pipeline, table = %r.table,
             rows_in = r.counts.rows_in, rows_out = r.counts.rows_out, rows_rejected = r.counts.rows_rejected,
             partitions = r.partitions.len(), duration_ms, "loaded"
         ),
-        Outcome::Expanded { source, members, skipped, .. } => {
-            tracing::info!(source = %source, members = members.len(), skipped = skipped.len(), duration_ms, "expanded")
+        Outcome::Expanded { members, skipped, .. } => {
+            tracing::info!(bucket, key, members = members.len(), skipped = skipped.len(), duration_ms, "expanded")
         }
         Outcome::Failed(f) => tracing::warn!(
-            source = %f.source, stage = ?f.stage, pipeline = f.pipeline.as_deref().unwrap_or(""),
+            bucket, key, stage = ?f.stage, pipeline = f.pipeline.as_deref().unwrap_or(""),
             line = f.line, member = f.member.as_deref().unwrap_or(""), error = %f.error, duration_ms, "failed"
         ),
     }

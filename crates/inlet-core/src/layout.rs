@@ -46,7 +46,14 @@ pub fn source_id(bucket: &str, key: &str) -> String {
 /// `<table>/<k>=<v>/…/part-<source id>-<content hash>-<chunk>.<codec>.parquet`:
 /// the source id makes it unique per source, the content hash per version of
 /// that source, the chunk per file within one partition.
-pub fn output_key(table: &str, partition: &[(String, String)], source_id: &str, content_sha256: &str, chunk: u32, compression: Compression) -> String {
+pub fn output_key(
+    table: &str,
+    partition: &[(String, String)],
+    source_id: &str,
+    content_sha256: &str,
+    chunk: u32,
+    compression: Compression,
+) -> String {
     let mut key = format!("{table}/");
     for (name, value) in partition {
         key.push_str(&format!("{name}={value}/"));

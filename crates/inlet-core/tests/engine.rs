@@ -187,7 +187,8 @@ async fn the_catalog_holds_tables_units_and_partitions() {
     assert_eq!(loaded(&outcomes).len(), 4);
 
     let table = h.catalog.get_table("inlet", "a2e_buoy_conductivity").await.unwrap().unwrap();
-    let columns: Vec<(&str, &str, Option<&str>)> = table.columns.iter().map(|c| (c.name.as_str(), c.data_type.as_str(), c.units())).collect();
+    let columns: Vec<(&str, &str, Option<&str>)> =
+        table.columns.iter().map(|c| (c.name.as_str(), c.data_type.as_str(), c.units())).collect();
     assert_eq!(
         columns,
         [

@@ -19,7 +19,9 @@ use inlet_core::storage::LocalObjectStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
-    #[error("table {table}'s location {location:?} is not in this machine's buckets; local queries read s3://<bucket>/<prefix> from the state directory")]
+    #[error(
+        "table {table}'s location {location:?} is not in this machine's buckets; local queries read s3://<bucket>/<prefix> from the state directory"
+    )]
     Location { table: String, location: String },
 
     #[error(transparent)]

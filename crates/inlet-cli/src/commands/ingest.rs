@@ -50,7 +50,8 @@ pub struct Processed {
 }
 
 pub async fn run(state: &StateOptions, args: Args) -> anyhow::Result<ExitCode> {
-    let limits = ArchiveLimits { max_ratio: args.max_expansion_ratio, max_total_bytes: args.max_expanded_mib << 20, ..ArchiveLimits::default() };
+    let limits =
+        ArchiveLimits { max_ratio: args.max_expansion_ratio, max_total_bytes: args.max_expanded_mib << 20, ..ArchiveLimits::default() };
     let engine = state.engine(EngineConfig { archive_limits: limits, ..EngineConfig::default() })?;
 
     let mut keys = Vec::new();
@@ -61,7 +62,11 @@ pub async fn run(state: &StateOptions, args: Args) -> anyhow::Result<ExitCode> {
                 for (file, relative) in files {
                     let key = format!("{}{relative}", layout::INBOX);
                     let location = ObjectLocation::new(&engine.config().input_bucket, &key);
-                    engine.store().put_file(&location, &file).await.with_context(|| format!("copying {} into the input bucket", file.display()))?;
+                    engine
+                        .store()
+                        .put_file(&location, &file)
+                        .await
+                        .with_context(|| format!("copying {} into the input bucket", file.display()))?;
                     keys.push(key);
                 }
             }
@@ -194,7 +199,8 @@ fn print_summary(state: &StateOptions, processed: &[Processed]) {
                     place.push_str(&format!(", member {member}"));
                 }
                 println!("{indent}{name}: FAILED ({place}): {}", f.error);
-                let document = state.state_dir.join("buckets").join(state_bucket(&f.source)).join(layout::error_document_key(&f.failed_key));
+                let document =
+                    state.state_dir.join("buckets").join(state_bucket(&f.source)).join(layout::error_document_key(&f.failed_key));
                 println!("{indent}  error document: {}", document.display());
             }
         }

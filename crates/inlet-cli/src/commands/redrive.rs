@@ -26,7 +26,11 @@ pub async fn run(state: &StateOptions, args: Args) -> anyhow::Result<ExitCode> {
     let engine = state.engine(EngineConfig::default())?;
     let bucket = engine.config().input_bucket.clone();
     let relative: Vec<String> = if args.all {
-        super::failed::failed_inputs(engine.store().as_ref(), &bucket).await?.into_iter().map(|(key, _)| layout::relative_key(&key).to_owned()).collect()
+        super::failed::failed_inputs(engine.store().as_ref(), &bucket)
+            .await?
+            .into_iter()
+            .map(|(key, _)| layout::relative_key(&key).to_owned())
+            .collect()
     } else {
         args.keys.iter().map(|k| layout::relative_key(k).to_owned()).collect()
     };

@@ -44,7 +44,12 @@ pub async fn run(state: &StateOptions, args: Args) -> anyhow::Result<ExitCode> {
     }
     for table in &tables {
         let partitions = inlet_core::catalog::Catalog::list_partitions(&catalog, &config.database, &table.name).await?;
-        let files = store.list(&config.output_bucket, &format!("{}/", table.name)).await?.into_iter().filter(|m| m.location.key.ends_with(".parquet")).count();
+        let files = store
+            .list(&config.output_bucket, &format!("{}/", table.name))
+            .await?
+            .into_iter()
+            .filter(|m| m.location.key.ends_with(".parquet"))
+            .count();
         let rows = count_rows(&engine, &table.name).await?;
         let keys: Vec<&str> = table.partition_keys.iter().map(|k| k.name.as_str()).collect();
         if args.json {

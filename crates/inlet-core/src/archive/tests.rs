@@ -16,7 +16,12 @@ fn zip_bytes(entries: &[(&str, &[u8])]) -> Vec<u8> {
     out.into_inner()
 }
 
-fn expand_bytes(kind: ArchiveKind, name: &str, bytes: &[u8], limits: ArchiveLimits) -> (Result<Expansion, ArchiveError>, tempfile::TempDir) {
+fn expand_bytes(
+    kind: ArchiveKind,
+    name: &str,
+    bytes: &[u8],
+    limits: ArchiveLimits,
+) -> (Result<Expansion, ArchiveError>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let source = dir.path().join("source");
     std::fs::write(&source, bytes).unwrap();

@@ -48,7 +48,11 @@ impl LocalCatalog {
     async fn load(&self) -> Result<Document, CatalogError> {
         match tokio::fs::read(&self.path).await {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                self.storage_error("read", e, "restore it from a backup, or delete it and run `inlet repair` to rebuild it from the output bucket")
+                self.storage_error(
+                    "read",
+                    e,
+                    "restore it from a backup, or move it aside: loading the inputs again registers their tables anew",
+                )
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Document::default()),
             Err(e) => Err(self.storage_error("read", e, "check the state directory's permissions")),
@@ -138,14 +142,24 @@ mod tests {
         let table = TableDefinition {
             database: "inlet".into(),
             name: "t".into(),
-            columns: vec![CatalogColumn { name: "time".into(), data_type: "timestamp".into(), comment: None, parameters: Default::default() }],
-            partition_keys: vec![CatalogColumn { name: "year".into(), data_type: "string".into(), comment: None, parameters: Default::default() }],
+            columns: vec![CatalogColumn {
+                name: "time".into(),
+                data_type: "timestamp".into(),
+                comment: None,
+                parameters: Default::default(),
+            }],
+            partition_keys: vec![CatalogColumn {
+                name: "year".into(),
+                data_type: "string".into(),
+                comment: None,
+                parameters: Default::default(),
+            }],
             location: "s3://output/t/".into(),
             parameters: Default::default(),
         };
         let p2020 = PartitionDefinition { values: vec!["2020".into()], location: "s3://output/t/year=2020/".into() };
         assert_eq!(register(&catalog, &table, std::slice::from_ref(&p2020)).await.unwrap(), 1);
-        assert_eq!(register(&catalog, &table, &[p2020.clone()]).await.unwrap(), 0);
+        assert_eq!(register(&catalog, &table, std::slice::from_ref(&p2020)).await.unwrap(), 0);
 
         let reopened = LocalCatalog::new(&path);
         assert_eq!(reopened.get_table("inlet", "t").await.unwrap().unwrap(), table);
@@ -160,6 +174,6 @@ mod tests {
         std::fs::write(&path, "{not json").unwrap();
         let err = LocalCatalog::new(&path).list_tables("inlet").await.unwrap_err().to_string();
         assert!(err.contains("catalog.json cannot be read"), "{err}");
-        assert!(err.contains("inlet repair"), "{err}");
+        assert!(err.contains("move it aside"), "{err}");
     }
 }

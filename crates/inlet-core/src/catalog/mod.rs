@@ -63,10 +63,14 @@ pub enum CatalogError {
     #[error("table {database}.{table} does not exist")]
     TableNotFound { database: String, table: String },
 
-    #[error("column {column:?} of {table} is {existing} in the catalog but {incoming} in the new data; map the source column to a new name, or drop the table to redefine it")]
+    #[error(
+        "column {column:?} of {table} is {existing} in the catalog but {incoming} in the new data; map the source column to a new name, or drop the table to redefine it"
+    )]
     TypeConflict { table: String, column: String, existing: String, incoming: String },
 
-    #[error("table {table} is partitioned by {existing:?} in the catalog but the new data by {incoming:?}; keep partition_by unchanged, or write to a new table")]
+    #[error(
+        "table {table} is partitioned by {existing:?} in the catalog but the new data by {incoming:?}; keep partition_by unchanged, or write to a new table"
+    )]
     PartitionKeyConflict { table: String, existing: Vec<String>, incoming: Vec<String> },
 
     #[error("the catalog at {path} cannot be {operation}: {message}; {fix}")]
@@ -125,7 +129,14 @@ pub fn arrow_type(glue_type: &str) -> DataType {
 
 impl TableDefinition {
     /// The definition for freshly converted data.
-    pub fn from_output(database: &str, table: &str, location: String, columns: &[ColumnInfo], partition_keys: &[String], pipeline: &str) -> Self {
+    pub fn from_output(
+        database: &str,
+        table: &str,
+        location: String,
+        columns: &[ColumnInfo],
+        partition_keys: &[String],
+        pipeline: &str,
+    ) -> Self {
         let columns = columns
             .iter()
             .map(|c| {
@@ -186,7 +197,11 @@ impl TableDefinition {
 }
 
 /// Creates or widens a table, then registers its partitions.
-pub async fn register(catalog: &dyn Catalog, incoming: &TableDefinition, partitions: &[PartitionDefinition]) -> Result<usize, CatalogError> {
+pub async fn register(
+    catalog: &dyn Catalog,
+    incoming: &TableDefinition,
+    partitions: &[PartitionDefinition],
+) -> Result<usize, CatalogError> {
     let existing = catalog.get_table(&incoming.database, &incoming.name).await?;
     let definition = match &existing {
         Some(existing) => existing.merged_with(incoming)?,
@@ -209,8 +224,16 @@ mod tests {
         TableDefinition {
             database: "inlet".into(),
             name: "t".into(),
-            columns: columns.iter().map(|(n, t)| CatalogColumn { name: (*n).into(), data_type: (*t).into(), comment: None, parameters: BTreeMap::new() }).collect(),
-            partition_keys: vec![CatalogColumn { name: "year".into(), data_type: "string".into(), comment: None, parameters: BTreeMap::new() }],
+            columns: columns
+                .iter()
+                .map(|(n, t)| CatalogColumn { name: (*n).into(), data_type: (*t).into(), comment: None, parameters: BTreeMap::new() })
+                .collect(),
+            partition_keys: vec![CatalogColumn {
+                name: "year".into(),
+                data_type: "string".into(),
+                comment: None,
+                parameters: BTreeMap::new(),
+            }],
             location: "s3://output/t/".into(),
             parameters: BTreeMap::new(),
         }

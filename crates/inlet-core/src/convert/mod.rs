@@ -18,8 +18,7 @@ use chrono::{Datelike, TimeZone, Timelike, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::pipeline::{
-    BadValueAction, Check, CheckAction, CheckKind, CheckTarget, ColumnType, PartitionSource, Pipeline, TIME_COLUMN,
-    UnmappedColumns, names,
+    BadValueAction, Check, CheckAction, CheckKind, CheckTarget, ColumnType, PartitionSource, Pipeline, TIME_COLUMN, UnmappedColumns, names,
 };
 
 /// Default for [`SinkOptions::memory_budget_bytes`]: well under the smallest
@@ -72,14 +71,40 @@ pub enum ConvertError {
     #[error("{problem}; {fix}")]
     Header { problem: String, fix: String },
 
-    #[error("check {check} on column {column} failed at line {line} (value {value:?}): {reason}; the pipeline says to fail the file for it ({origin})")]
-    CheckFailed { check: String, column: String, line: u64, value: String, reason: String, origin: String },
+    #[error(transparent)]
+    CheckFailed(Box<CheckFailure>),
 
     #[error("line {line}, column {column}: {reason}; the pipeline says to fail the file for bad values (reader.on_bad_value: fail)")]
     BadValue { line: u64, column: String, reason: String },
 
     #[error(transparent)]
     Sink(#[from] SinkError),
+}
+
+/// A check whose action is `fail` failed.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "check {check} on column {column} failed at line {line} (value {value:?}): {reason}; the pipeline says to fail the file for it ({origin})"
+)]
+pub struct CheckFailure {
+    pub check: String,
+    pub column: String,
+    pub line: u64,
+    pub value: String,
+    pub reason: String,
+    /// Where the check is defined: `checks[2]`.
+    pub origin: String,
+}
+
+fn check_failed(check: &str, column: &str, line: u64, value: &str, reason: String, origin: &str) -> ConvertError {
+    ConvertError::CheckFailed(Box::new(CheckFailure {
+        check: check.into(),
+        column: column.into(),
+        line,
+        value: value.into(),
+        reason,
+        origin: origin.into(),
+    }))
 }
 
 fn at_line(line: Option<u64>) -> String {
@@ -91,7 +116,8 @@ impl ConvertError {
     pub fn line(&self) -> Option<u64> {
         match self {
             ConvertError::Read { line, .. } => *line,
-            ConvertError::CheckFailed { line, .. } | ConvertError::BadValue { line, .. } => Some(*line),
+            ConvertError::CheckFailed(failure) => Some(failure.line),
+            ConvertError::BadValue { line, .. } => Some(*line),
             ConvertError::Header { .. } | ConvertError::Sink(_) => None,
         }
     }
@@ -269,7 +295,9 @@ impl Plan {
             name: format!("qc_{name}"),
             data_type: DataType::Int32,
             units: None,
-            description: Some(format!("quality bits for {name}: 1 missing, 2 fail_min, 4 fail_max, 8 warn_min, 16 warn_max, 32 monotonic, 64 duplicate_time")),
+            description: Some(format!(
+                "quality bits for {name}: 1 missing, 2 fail_min, 4 fail_max, 8 warn_min, 16 warn_max, 32 monotonic, 64 duplicate_time"
+            )),
         };
         if time_qc_slot.is_some() {
             columns.push(qc_info(TIME_COLUMN));
@@ -277,7 +305,16 @@ impl Plan {
         columns.extend(data.iter().filter(|c| c.qc_slot.is_some()).map(|c| qc_info(&c.info.name)));
         let fields: Vec<Field> = columns.iter().map(|c| Field::new(&c.name, c.data_type.clone(), c.name != TIME_COLUMN)).collect();
 
-        Ok(Plan { time_index, time_checks, time_qc_slot, data, qc_count, expected_fields: header.len(), schema: Arc::new(Schema::new(fields)), columns })
+        Ok(Plan {
+            time_index,
+            time_checks,
+            time_qc_slot,
+            data,
+            qc_count,
+            expected_fields: header.len(),
+            schema: Arc::new(Schema::new(fields)),
+            columns,
+        })
     }
 }
 
@@ -424,11 +461,7 @@ pub fn convert(target: &ConvertTarget<'_>, input: impl Read, workdir: &Path) -> 
     skip_bom_and_lines(&mut buffered, pipeline.reader.skip_lines).map_err(|e| read_error(None, &e))?;
     let line_offset = pipeline.reader.skip_lines as u64;
 
-    let mut csv = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .delimiter(pipeline.delimiter)
-        .flexible(true)
-        .from_reader(buffered);
+    let mut csv = csv::ReaderBuilder::new().has_headers(false).delimiter(pipeline.delimiter).flexible(true).from_reader(buffered);
     let mut record = csv::ByteRecord::new();
 
     let header: Vec<String> = if pipeline.reader.header {
@@ -459,15 +492,18 @@ pub fn convert(target: &ConvertTarget<'_>, input: impl Read, workdir: &Path) -> 
         return finish_empty(target, pipeline, hex::encode(hashing.hasher.finalize()), rejects, counts);
     }
     let plan = Plan::new(pipeline, &header)?;
-    let mut data_writer = PartitionedWriter::new(Arc::clone(&plan.schema), pipeline.partition_keys(), sink_options(pipeline.output.compression), workdir, "data");
+    let mut data_writer = PartitionedWriter::new(
+        Arc::clone(&plan.schema),
+        pipeline.partition_keys(),
+        sink_options(pipeline.output.compression),
+        workdir,
+        "data",
+    );
 
     let is_null = |text: &str| pipeline.null_values.contains(text.trim());
     let mut previous_time: Option<i64> = None;
-    let mut embedded_newlines: u64 = if pipeline.reader.header {
-        record.iter().map(|field| field.iter().filter(|b| **b == b'\n').count() as u64).sum()
-    } else {
-        0
-    };
+    let mut embedded_newlines: u64 =
+        if pipeline.reader.header { record.iter().map(|field| field.iter().filter(|b| **b == b'\n').count() as u64).sum() } else { 0 };
     let mut qc: Vec<i32> = vec![0; plan.qc_count];
     let mut owned = csv::ByteRecord::new();
 
@@ -505,9 +541,19 @@ pub fn convert(target: &ConvertTarget<'_>, input: impl Read, workdir: &Path) -> 
 
         let mut rejection: Option<Rejection> = None;
         if let Some(i) = encoding_error {
-            rejection = Some(Rejection { check: "encoding".into(), column: header.get(i).cloned(), value: None, reason: format!("field {} is not valid UTF-8", i + 1) });
+            rejection = Some(Rejection {
+                check: "encoding".into(),
+                column: header.get(i).cloned(),
+                value: None,
+                reason: format!("field {} is not valid UTF-8", i + 1),
+            });
         } else if fields.len() != plan.expected_fields {
-            rejection = Some(Rejection { check: "shape".into(), column: None, value: None, reason: format!("expected {} fields, found {}", plan.expected_fields, fields.len()) });
+            rejection = Some(Rejection {
+                check: "shape".into(),
+                column: None,
+                value: None,
+                reason: format!("expected {} fields, found {}", plan.expected_fields, fields.len()),
+            });
         }
         if let Some(r) = rejection {
             counts.rows_rejected += 1;
@@ -519,10 +565,15 @@ pub fn convert(target: &ConvertTarget<'_>, input: impl Read, workdir: &Path) -> 
         let raw_time = fields[plan.time_index];
         let time_ms = if is_null(raw_time) {
             if let Some(check) = plan.time_checks.iter().find(|c| c.kind == CheckKind::Missing && c.action == CheckAction::Fail) {
-                return Err(ConvertError::CheckFailed { check: "missing".into(), column: TIME_COLUMN.into(), line, value: raw_time.into(), reason: "the time is missing".into(), origin: check.origin.clone() });
+                return Err(check_failed("missing", TIME_COLUMN, line, raw_time, "the time is missing".into(), &check.origin));
             }
             counts.rows_rejected += 1;
-            let r = Rejection { check: "missing".into(), column: Some(TIME_COLUMN.into()), value: Some(raw_time.into()), reason: "the time is missing".into() };
+            let r = Rejection {
+                check: "missing".into(),
+                column: Some(TIME_COLUMN.into()),
+                value: Some(raw_time.into()),
+                reason: "the time is missing".into(),
+            };
             write_reject(&mut rejects, source_uri, line, r, record_text(&fields, pipeline.delimiter))?;
             continue;
         } else {
@@ -553,7 +604,12 @@ pub fn convert(target: &ConvertTarget<'_>, input: impl Read, workdir: &Path) -> 
                         BadValueAction::Fail => return Err(ConvertError::BadValue { line, column: column.info.name.clone(), reason }),
                         BadValueAction::Null => Value::Null,
                         BadValueAction::Reject => {
-                            rejection.get_or_insert(Rejection { check: "type".into(), column: Some(column.info.name.clone()), value: Some(text.into()), reason });
+                            rejection.get_or_insert(Rejection {
+                                check: "type".into(),
+                                column: Some(column.info.name.clone()),
+                                value: Some(text.into()),
+                                reason,
+                            });
                             Value::Null
                         }
                     },
@@ -575,10 +631,22 @@ pub fn convert(target: &ConvertTarget<'_>, input: impl Read, workdir: &Path) -> 
                         }
                     }
                     CheckAction::Reject => {
-                        rejection.get_or_insert_with(|| Rejection { check: check.kind.name().into(), column: Some(column.info.name.clone()), value: Some(fields[column.source_index].into()), reason });
+                        rejection.get_or_insert_with(|| Rejection {
+                            check: check.kind.name().into(),
+                            column: Some(column.info.name.clone()),
+                            value: Some(fields[column.source_index].into()),
+                            reason,
+                        });
                     }
                     CheckAction::Fail => {
-                        return Err(ConvertError::CheckFailed { check: check.kind.name().into(), column: column.info.name.clone(), line, value: fields[column.source_index].into(), reason, origin: check.origin.clone() });
+                        return Err(check_failed(
+                            check.kind.name(),
+                            &column.info.name,
+                            line,
+                            fields[column.source_index],
+                            reason,
+                            &check.origin,
+                        ));
                     }
                 }
             }
@@ -586,7 +654,9 @@ pub fn convert(target: &ConvertTarget<'_>, input: impl Read, workdir: &Path) -> 
 
         for check in &plan.time_checks {
             let reason = match (check.kind, previous_time) {
-                (CheckKind::Monotonic, Some(prev)) if time_ms < prev => format!("time goes back from the previous row's by {} ms", prev - time_ms),
+                (CheckKind::Monotonic, Some(prev)) if time_ms < prev => {
+                    format!("time goes back from the previous row's by {} ms", prev - time_ms)
+                }
                 (CheckKind::DuplicateTime, Some(prev)) if time_ms == prev => "time repeats the previous row's".to_owned(),
                 _ => continue,
             };
@@ -597,10 +667,15 @@ pub fn convert(target: &ConvertTarget<'_>, input: impl Read, workdir: &Path) -> 
                     }
                 }
                 CheckAction::Reject => {
-                    rejection.get_or_insert_with(|| Rejection { check: check.kind.name().into(), column: Some(TIME_COLUMN.into()), value: Some(raw_time.into()), reason });
+                    rejection.get_or_insert_with(|| Rejection {
+                        check: check.kind.name().into(),
+                        column: Some(TIME_COLUMN.into()),
+                        value: Some(raw_time.into()),
+                        reason,
+                    });
                 }
                 CheckAction::Fail => {
-                    return Err(ConvertError::CheckFailed { check: check.kind.name().into(), column: TIME_COLUMN.into(), line, value: raw_time.into(), reason, origin: check.origin.clone() });
+                    return Err(check_failed(check.kind.name(), TIME_COLUMN, line, raw_time, reason, &check.origin));
                 }
             }
         }
@@ -615,9 +690,8 @@ pub fn convert(target: &ConvertTarget<'_>, input: impl Read, workdir: &Path) -> 
         counts.rows_out += 1;
         counts.values_flagged += qc.iter().filter(|bits| **bits != 0).count() as u64;
         let partition = partition_values(pipeline, target.location, time_ms, &plan.data, &values);
-        let cells = std::iter::once(Cell::Timestamp(time_ms))
-            .chain(values.iter().map(Value::cell))
-            .chain(qc.iter().map(|bits| Cell::Qc(*bits)));
+        let cells =
+            std::iter::once(Cell::Timestamp(time_ms)).chain(values.iter().map(Value::cell)).chain(qc.iter().map(|bits| Cell::Qc(*bits)));
         data_writer.append(&partition, cells)?;
     }
 
@@ -666,7 +740,13 @@ fn rejects_output(table: &str, rejects: PartitionedWriter) -> Result<TableOutput
     })
 }
 
-fn finish_empty(target: &ConvertTarget<'_>, pipeline: &Pipeline, content_sha256: String, rejects: PartitionedWriter, counts: RowCounts) -> Result<Converted, ConvertError> {
+fn finish_empty(
+    target: &ConvertTarget<'_>,
+    pipeline: &Pipeline,
+    content_sha256: String,
+    rejects: PartitionedWriter,
+    counts: RowCounts,
+) -> Result<Converted, ConvertError> {
     let schema = Arc::new(Schema::new(vec![Field::new(TIME_COLUMN, timestamp_type(), false)]));
     Ok(Converted {
         content_sha256,

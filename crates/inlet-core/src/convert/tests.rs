@@ -12,7 +12,8 @@ fn pipeline(yaml: &str) -> Pipeline {
 
 fn run(p: &Pipeline, location: Option<&str>, input: &[u8]) -> (Converted, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let target = ConvertTarget { pipeline: p, table: "t", location, source_uri: "s3://input/in/t.csv", memory_budget_bytes: DEFAULT_MEMORY_BUDGET };
+    let target =
+        ConvertTarget { pipeline: p, table: "t", location, source_uri: "s3://input/in/t.csv", memory_budget_bytes: DEFAULT_MEMORY_BUDGET };
     let converted = convert(&target, input, dir.path()).unwrap_or_else(|e| panic!("{e}"));
     (converted, dir)
 }
@@ -63,7 +64,13 @@ fn bom_crlf_quoted_newlines_and_junk_are_handled_row_by_row() {
     assert_eq!(c.data.columns[2].units.as_deref(), Some("C"));
 
     let partitions: Vec<_> = c.data.files.iter().map(|f| f.partition.clone()).collect();
-    assert_eq!(partitions, [vec![("year".into(), "2020".into()), ("month".into(), "12".into())], vec![("year".into(), "2021".into()), ("month".into(), "01".into())]]);
+    assert_eq!(
+        partitions,
+        [
+            vec![("year".into(), "2020".into()), ("month".into(), "12".into())],
+            vec![("year".into(), "2021".into()), ("month".into(), "01".into())]
+        ]
+    );
 
     let batches = read(&c.data.files);
     let dec = &batches[0];
@@ -125,7 +132,8 @@ fn time_order_checks_reject_or_fail_with_the_line() {
 
     let p = pipeline(&yaml("fail"));
     let dir = tempfile::tempdir().unwrap();
-    let target = ConvertTarget { pipeline: &p, table: "t", location: None, source_uri: "s3://i/x", memory_budget_bytes: DEFAULT_MEMORY_BUDGET };
+    let target =
+        ConvertTarget { pipeline: &p, table: "t", location: None, source_uri: "s3://i/x", memory_budget_bytes: DEFAULT_MEMORY_BUDGET };
     let err = convert(&target, &input[..], dir.path()).unwrap_err();
     assert_eq!(err.line(), Some(3));
     let text = err.to_string();
@@ -135,9 +143,12 @@ fn time_order_checks_reject_or_fail_with_the_line() {
 
 #[test]
 fn header_problems_name_the_column_and_the_fix() {
-    let p = pipeline("name: s\ntriggers: ['x']\ntable: t\ntime: { column: ts, format: '%Y-%m-%d' }\nunmapped_columns: fail\ncolumns: [{ source: a }]\n");
+    let p = pipeline(
+        "name: s\ntriggers: ['x']\ntable: t\ntime: { column: ts, format: '%Y-%m-%d' }\nunmapped_columns: fail\ncolumns: [{ source: a }]\n",
+    );
     let dir = tempfile::tempdir().unwrap();
-    let target = ConvertTarget { pipeline: &p, table: "t", location: None, source_uri: "s3://i/x", memory_budget_bytes: DEFAULT_MEMORY_BUDGET };
+    let target =
+        ConvertTarget { pipeline: &p, table: "t", location: None, source_uri: "s3://i/x", memory_budget_bytes: DEFAULT_MEMORY_BUDGET };
     let err = convert(&target, &b"ts,a,surprise\n2020-01-01,1,2\n"[..], dir.path()).unwrap_err().to_string();
     assert!(err.contains("column \"surprise\" is not described"), "{err}");
     assert!(err.contains("add it to `columns` in test.yaml"), "{err}");
@@ -155,7 +166,8 @@ fn an_empty_file_is_zero_rows_not_an_error() {
 
 #[test]
 fn invalid_utf8_rejects_the_row_only() {
-    let (c, _dir) = run(&pipeline(SENSOR), None, b"When,Site,Temperature (C),Count\n2020-12-01 00:00:00,\xff\xfe,1,1\n2020-12-01 00:01:00,ok,1,1\n");
+    let (c, _dir) =
+        run(&pipeline(SENSOR), None, b"When,Site,Temperature (C),Count\n2020-12-01 00:00:00,\xff\xfe,1,1\n2020-12-01 00:01:00,ok,1,1\n");
     assert_eq!((c.counts.rows_out, c.counts.rows_rejected), (1, 1));
     assert_eq!(column::<StringArray>(&read(&c.rejects.files)[0], "check_name").value(0), "encoding");
 }
@@ -164,7 +176,13 @@ fn invalid_utf8_rejects_the_row_only() {
 fn files_rotate_by_size_and_every_row_survives() {
     let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Utf8, true)]));
     let dir = tempfile::tempdir().unwrap();
-    let options = SinkOptions { compression: crate::pipeline::Compression::Snappy, target_file_bytes: 64 << 10, row_group_rows: 1000, memory_budget_bytes: 1 << 20, metadata: vec![] };
+    let options = SinkOptions {
+        compression: crate::pipeline::Compression::Snappy,
+        target_file_bytes: 64 << 10,
+        row_group_rows: 1000,
+        memory_budget_bytes: 1 << 20,
+        metadata: vec![],
+    };
     let mut writer = PartitionedWriter::new(schema, vec!["p".into()], options, dir.path(), "x");
     let rows = 50_000u64;
     for i in 0..rows {

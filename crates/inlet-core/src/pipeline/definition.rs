@@ -310,11 +310,7 @@ pub struct OutputConfig {
 
 impl Default for OutputConfig {
     fn default() -> Self {
-        Self {
-            compression: Compression::Snappy,
-            target_file_mib: default_target_file_mib(),
-            row_group_rows: default_row_group_rows(),
-        }
+        Self { compression: Compression::Snappy, target_file_mib: default_target_file_mib(), row_group_rows: default_row_group_rows() }
     }
 }
 

@@ -145,26 +145,42 @@ impl Pipeline {
         }
 
         if def.triggers.is_empty() {
-            err("triggers", "no trigger is given, so no file would ever reach this pipeline".into(), "add a regular expression for the keys this pipeline takes, e.g. '(^|/)mydata_.*\\.csv$'");
+            err(
+                "triggers",
+                "no trigger is given, so no file would ever reach this pipeline".into(),
+                "add a regular expression for the keys this pipeline takes, e.g. '(^|/)mydata_.*\\.csv$'",
+            );
         }
         let mut triggers = Vec::new();
         for (i, pattern) in def.triggers.iter().enumerate() {
             match Regex::new(pattern) {
                 Ok(regex) => triggers.push(regex),
-                Err(e) => err(&format!("triggers[{i}]"), format!("not a valid regular expression: {}", one_line(&e.to_string())), "escape literal dots as \\. and check the brackets; the syntax is Rust's regex crate"),
+                Err(e) => err(
+                    &format!("triggers[{i}]"),
+                    format!("not a valid regular expression: {}", one_line(&e.to_string())),
+                    "escape literal dots as \\. and check the brackets; the syntax is Rust's regex crate",
+                ),
             }
         }
 
         let placeholders = template_placeholders(&def.table);
         let literal: String = strip_placeholders(&def.table);
         if def.table.is_empty() || !literal.chars().all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_')) {
-            err("table", format!("{:?} is not a lowercase snake_case table name", def.table), "use lowercase letters, digits and _, with {group} for a trigger's named group");
+            err(
+                "table",
+                format!("{:?} is not a lowercase snake_case table name", def.table),
+                "use lowercase letters, digits and _, with {group} for a trigger's named group",
+            );
         }
         for (i, regex) in triggers.iter().enumerate() {
             let groups: HashSet<&str> = regex.capture_names().flatten().collect();
             for placeholder in &placeholders {
                 if !groups.contains(placeholder.as_str()) {
-                    err("table", format!("uses {{{placeholder}}} but triggers[{i}] has no group named {placeholder:?}"), &format!("add (?P<{placeholder}>...) to triggers[{i}], or remove {{{placeholder}}} from the table name"));
+                    err(
+                        "table",
+                        format!("uses {{{placeholder}}} but triggers[{i}] has no group named {placeholder:?}"),
+                        &format!("add (?P<{placeholder}>...) to triggers[{i}], or remove {{{placeholder}}} from the table name"),
+                    );
                 }
             }
         }
@@ -172,11 +188,19 @@ impl Pipeline {
         let mut locations = Vec::new();
         for (i, rule) in def.locations.iter().enumerate() {
             if names::partition_value(&rule.name) != rule.name {
-                err(&format!("locations[{i}].name"), format!("{:?} cannot be a partition value", rule.name), "use letters, digits, - and _ only");
+                err(
+                    &format!("locations[{i}].name"),
+                    format!("{:?} cannot be a partition value", rule.name),
+                    "use letters, digits, - and _ only",
+                );
             }
             match Regex::new(&rule.pattern) {
                 Ok(regex) => locations.push((rule.name.clone(), regex)),
-                Err(e) => err(&format!("locations[{i}].pattern"), format!("not a valid regular expression: {}", one_line(&e.to_string())), "escape literal dots as \\."),
+                Err(e) => err(
+                    &format!("locations[{i}].pattern"),
+                    format!("not a valid regular expression: {}", one_line(&e.to_string())),
+                    "escape literal dots as \\.",
+                ),
             }
         }
 
@@ -184,15 +208,27 @@ impl Pipeline {
             [b] if b.is_ascii() && *b != b'"' && *b != b'\n' && *b != b'\r' => *b,
             _ if def.reader.delimiter == "\\t" => b'\t',
             _ => {
-                err("reader.delimiter", format!("{:?} is not one ASCII character", def.reader.delimiter), "use one character such as \",\", \";\", \"|\" or \"\\t\"");
+                err(
+                    "reader.delimiter",
+                    format!("{:?} is not one ASCII character", def.reader.delimiter),
+                    "use one character such as \",\", \";\", \"|\" or \"\\t\"",
+                );
                 b','
             }
         };
         if !def.reader.header && def.reader.column_names.is_empty() {
-            err("reader.column_names", "the file has no header (`reader.header: false`) but no column names are given".into(), "list the columns in file order, e.g. column_names: [ticker, date, open]");
+            err(
+                "reader.column_names",
+                "the file has no header (`reader.header: false`) but no column names are given".into(),
+                "list the columns in file order, e.g. column_names: [ticker, date, open]",
+            );
         }
         if def.reader.header && !def.reader.column_names.is_empty() {
-            err("reader.column_names", "column names are given but the file has a header, which names them".into(), "remove column_names, or set `reader.header: false`");
+            err(
+                "reader.column_names",
+                "column names are given but the file has a header, which names them".into(),
+                "remove column_names, or set `reader.header: false`",
+            );
         }
 
         let timezone = parse_timezone(&def.time.timezone).unwrap_or_else(|problem| {
@@ -207,11 +243,19 @@ impl Pipeline {
             }),
         };
         let format = TimeFormat::parse(&def.time.format).unwrap_or_else(|problem| {
-            err("time.format", problem, "use a chrono format such as \"%Y-%m-%d %H:%M:%S\" or \"%Y%m%d\", or one of epoch_seconds, epoch_millis, rfc3339");
+            err(
+                "time.format",
+                problem,
+                "use a chrono format such as \"%Y-%m-%d %H:%M:%S\" or \"%Y%m%d\", or one of epoch_seconds, epoch_millis, rfc3339",
+            );
             TimeFormat::EpochSeconds
         });
         if !def.reader.header && !def.reader.column_names.is_empty() && !def.reader.column_names.contains(&def.time.column) {
-            err("time.column", format!("{:?} is not one of reader.column_names {:?}", def.time.column, def.reader.column_names), "name one of the listed columns");
+            err(
+                "time.column",
+                format!("{:?} is not one of reader.column_names {:?}", def.time.column, def.reader.column_names),
+                "name one of the listed columns",
+            );
         }
 
         let mut columns = Vec::new();
@@ -224,17 +268,33 @@ impl Pipeline {
                 err(&format!("columns[{i}].source"), format!("{:?} is mapped twice", mapping.source), "keep one mapping per source column");
             }
             if mapping.source == def.time.column {
-                err(&format!("columns[{i}].source"), format!("{:?} is the time column, which becomes `time`", mapping.source), "remove this mapping; `time` is made from time.column");
+                err(
+                    &format!("columns[{i}].source"),
+                    format!("{:?} is the time column, which becomes `time`", mapping.source),
+                    "remove this mapping; `time` is made from time.column",
+                );
             }
             if !names::is_snake_case(&name) {
-                err(&format!("columns[{i}].name"), format!("{name:?} is not lowercase snake_case"), &format!("use {:?}", names::snake_case(&name)));
+                err(
+                    &format!("columns[{i}].name"),
+                    format!("{name:?} is not lowercase snake_case"),
+                    &format!("use {:?}", names::snake_case(&name)),
+                );
             } else if name.starts_with("qc_") {
-                err(&format!("columns[{i}].name"), format!("{name:?} starts with qc_, which is kept for quality-check columns"), "choose another name");
+                err(
+                    &format!("columns[{i}].name"),
+                    format!("{name:?} starts with qc_, which is kept for quality-check columns"),
+                    "choose another name",
+                );
             } else if !names_seen.insert(name.clone()) {
                 err(&format!("columns[{i}].name"), format!("{name:?} is used by more than one column"), "give each column its own name");
             }
             if !def.reader.header && !def.reader.column_names.is_empty() && !def.reader.column_names.contains(&mapping.source) {
-                err(&format!("columns[{i}].source"), format!("{:?} is not one of reader.column_names", mapping.source), "use a name from reader.column_names");
+                err(
+                    &format!("columns[{i}].source"),
+                    format!("{:?} is not one of reader.column_names", mapping.source),
+                    "use a name from reader.column_names",
+                );
             }
             columns.push(MappedColumn {
                 source: mapping.source.clone(),
@@ -255,12 +315,24 @@ impl Pipeline {
             }
             match &source {
                 PartitionSource::Location if def.locations.is_empty() => {
-                    err(&field, "partitioning by location needs location rules, and `locations` is empty".into(), "add `locations:` entries with a name and a key pattern, or drop `location` from partition_by");
+                    err(
+                        &field,
+                        "partitioning by location needs location rules, and `locations` is empty".into(),
+                        "add `locations:` entries with a name and a key pattern, or drop `location` from partition_by",
+                    );
                 }
                 PartitionSource::Column(name) => match columns.iter().find(|c| &c.name == name) {
                     Some(column) if column.data_type == ColumnType::String => {}
-                    Some(_) => err(&field, format!("column {name:?} is not a string column"), "partition by a string column, or by location/year/month/day/hour"),
-                    None => err(&field, format!("{name:?} is neither location/year/month/day/hour nor a mapped column"), "use location, year, month, day, hour, or the name of a string column listed in `columns`"),
+                    Some(_) => err(
+                        &field,
+                        format!("column {name:?} is not a string column"),
+                        "partition by a string column, or by location/year/month/day/hour",
+                    ),
+                    None => err(
+                        &field,
+                        format!("{name:?} is neither location/year/month/day/hour nor a mapped column"),
+                        "use location, year, month, day, hour, or the name of a string column listed in `columns`",
+                    ),
                 },
                 _ => {}
             }
@@ -279,13 +351,21 @@ impl Pipeline {
             let origin = format!("checks[{i}]");
             let needs_value = matches!(check.kind, CheckKind::FailMin | CheckKind::FailMax | CheckKind::WarnMin | CheckKind::WarnMax);
             match (needs_value, check.value) {
-                (true, None) => err(&format!("{origin}.value"), format!("{} needs a bound", kind_name(check.kind)), "add `value: <number>`"),
+                (true, None) => {
+                    err(&format!("{origin}.value"), format!("{} needs a bound", kind_name(check.kind)), "add `value: <number>`")
+                }
                 (false, Some(_)) => err(&format!("{origin}.value"), format!("{} takes no value", kind_name(check.kind)), "remove `value`"),
-                (true, Some(v)) if !v.is_finite() => err(&format!("{origin}.value"), "the bound is not a finite number".into(), "use a finite number"),
+                (true, Some(v)) if !v.is_finite() => {
+                    err(&format!("{origin}.value"), "the bound is not a finite number".into(), "use a finite number")
+                }
                 _ => {}
             }
             if check.columns.is_empty() {
-                err(&format!("{origin}.columns"), "no column is named".into(), "list output column names, `time`, or \"*\" for every data column");
+                err(
+                    &format!("{origin}.columns"),
+                    "no column is named".into(),
+                    "list output column names, `time`, or \"*\" for every data column",
+                );
             }
             for (j, column) in check.columns.iter().enumerate() {
                 let field = format!("{origin}.columns[{j}]");
@@ -299,20 +379,38 @@ impl Pipeline {
                     err(&field, format!("{} applies to `time` only", kind_name(check.kind)), "use `columns: [time]`");
                 }
                 if target == CheckTarget::Time && needs_value {
-                    err(&field, format!("{} is a numeric bound and `time` is a timestamp", kind_name(check.kind)), "bound a data column instead");
+                    err(
+                        &field,
+                        format!("{} is a numeric bound and `time` is a timestamp", kind_name(check.kind)),
+                        "bound a data column instead",
+                    );
                 }
                 if let CheckTarget::Column(name) = &target {
                     if !names::is_snake_case(name) {
-                        err(&field, format!("{name:?} is not an output column name (those are snake_case)"), &format!("use {:?}", names::snake_case(name)));
+                        err(
+                            &field,
+                            format!("{name:?} is not an output column name (those are snake_case)"),
+                            &format!("use {:?}", names::snake_case(name)),
+                        );
                     } else if def.unmapped_columns != UnmappedColumns::Infer && !columns.iter().any(|c| &c.name == name) {
-                        err(&field, format!("{name:?} is not a mapped column"), "name a column from `columns`, or set unmapped_columns: infer");
+                        err(
+                            &field,
+                            format!("{name:?} is not a mapped column"),
+                            "name a column from `columns`, or set unmapped_columns: infer",
+                        );
                     }
-                    if needs_value && columns.iter().any(|c| &c.name == name && matches!(c.data_type, ColumnType::String | ColumnType::Boolean)) {
+                    if needs_value
+                        && columns.iter().any(|c| &c.name == name && matches!(c.data_type, ColumnType::String | ColumnType::Boolean))
+                    {
                         err(&field, format!("{name:?} is not numeric, so it has no min or max"), "bound a float64 or int64 column");
                     }
                 }
                 if matches!(check.action, CheckAction::Remove) && target == CheckTarget::Time {
-                    err(&format!("{origin}.action"), "a row cannot keep going without its time".into(), "use reject or fail for checks on `time`");
+                    err(
+                        &format!("{origin}.action"),
+                        "a row cannot keep going without its time".into(),
+                        "use reject or fail for checks on `time`",
+                    );
                 }
                 checks.push(Check { kind: check.kind, target, value: check.value, action: check.action, origin: origin.clone() });
             }
@@ -494,7 +592,12 @@ impl PipelineSet {
             match Pipeline::from_yaml(file, text) {
                 Ok(pipeline) => {
                     if !names_seen.insert(pipeline.name.clone()) {
-                        errors.push(ConfigError { file: file.to_owned(), field: "name".into(), problem: format!("another pipeline is already named {:?}", pipeline.name), fix: "give each pipeline its own name".into() });
+                        errors.push(ConfigError {
+                            file: file.to_owned(),
+                            field: "name".into(),
+                            problem: format!("another pipeline is already named {:?}", pipeline.name),
+                            fix: "give each pipeline its own name".into(),
+                        });
                     }
                     pipelines.push(Arc::new(pipeline));
                 }
@@ -506,8 +609,11 @@ impl PipelineSet {
 
     /// Every `<dir>/<name>/pipeline.yaml`. The folder name must equal `name`.
     pub fn load_dir(dir: &Path) -> Result<Self, ConfigErrors> {
-        let single = |problem: String, fix: &str| ConfigErrors(vec![ConfigError { file: dir.display().to_string(), field: "(folder)".into(), problem, fix: fix.to_owned() }]);
-        let entries = std::fs::read_dir(dir).map_err(|e| single(format!("cannot read the pipelines folder: {e}"), "pass an existing folder with --pipelines"))?;
+        let single = |problem: String, fix: &str| {
+            ConfigErrors(vec![ConfigError { file: dir.display().to_string(), field: "(folder)".into(), problem, fix: fix.to_owned() }])
+        };
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| single(format!("cannot read the pipelines folder: {e}"), "pass an existing folder with --pipelines"))?;
         let mut files = Vec::new();
         for entry in entries.flatten() {
             let path = entry.path().join("pipeline.yaml");
@@ -525,7 +631,12 @@ impl PipelineSet {
             let label = path.display().to_string();
             match std::fs::read_to_string(path) {
                 Ok(text) => texts.push((folder.clone(), label, text)),
-                Err(e) => errors.push(ConfigError { file: label, field: "(file)".into(), problem: format!("cannot be read: {e}"), fix: "check the file's permissions and encoding (UTF-8)".into() }),
+                Err(e) => errors.push(ConfigError {
+                    file: label,
+                    field: "(file)".into(),
+                    problem: format!("cannot be read: {e}"),
+                    fix: "check the file's permissions and encoding (UTF-8)".into(),
+                }),
             }
         }
         let set = Self::from_sources(texts.iter().map(|(_, label, text)| (label.as_str(), text.as_str())));
@@ -538,7 +649,12 @@ impl PipelineSet {
         };
         for ((folder, label, _), pipeline) in texts.iter().zip(&set.pipelines) {
             if &pipeline.name != folder {
-                errors.push(ConfigError { file: label.clone(), field: "name".into(), problem: format!("{:?} differs from its folder {folder:?}", pipeline.name), fix: format!("set `name: {folder}` or rename the folder") });
+                errors.push(ConfigError {
+                    file: label.clone(),
+                    field: "name".into(),
+                    problem: format!("{:?} differs from its folder {folder:?}", pipeline.name),
+                    fix: format!("set `name: {folder}` or rename the folder"),
+                });
             }
         }
         if !errors.is_empty() {
@@ -570,7 +686,11 @@ impl PipelineSet {
         };
         let location = pipeline.location_for(key).map(str::to_owned);
         if location.is_none() && pipeline.partitions_by_location() {
-            return Err(RouteError::NoLocation { key: key.to_owned(), pipeline: pipeline.name.clone(), file: pipeline.source_file.clone() });
+            return Err(RouteError::NoLocation {
+                key: key.to_owned(),
+                pipeline: pipeline.name.clone(),
+                file: pipeline.source_file.clone(),
+            });
         }
         Ok(Route { pipeline: Arc::clone(pipeline), table, location })
     }

@@ -6,13 +6,14 @@
 /// exports. CamelCase is split (`NumberOfBins` → `number_of_bins`).
 pub fn split_units(source: &str) -> (String, Option<String>) {
     let trimmed = source.trim();
-    if let Some(open) = trimmed.rfind('(') {
-        if trimmed.ends_with(')') && open > 0 {
-            let units = trimmed[open + 1..trimmed.len() - 1].trim();
-            let base = &trimmed[..open];
-            if !units.is_empty() {
-                return (snake_case(base), Some(units.to_owned()));
-            }
+    if let Some(open) = trimmed.rfind('(')
+        && trimmed.ends_with(')')
+        && open > 0
+    {
+        let units = trimmed[open + 1..trimmed.len() - 1].trim();
+        let base = &trimmed[..open];
+        if !units.is_empty() {
+            return (snake_case(base), Some(units.to_owned()));
         }
     }
     (snake_case(trimmed), None)
@@ -27,9 +28,7 @@ pub fn snake_case(text: &str) -> String {
             if c.is_ascii_uppercase() && i > 0 {
                 let prev = chars[i - 1];
                 let next_is_lower = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
-                let boundary = prev.is_ascii_lowercase()
-                    || prev.is_ascii_digit()
-                    || (prev.is_ascii_uppercase() && next_is_lower);
+                let boundary = prev.is_ascii_lowercase() || prev.is_ascii_digit() || (prev.is_ascii_uppercase() && next_is_lower);
                 if boundary && !out.ends_with('_') && !out.is_empty() {
                     out.push('_');
                 }
@@ -54,19 +53,14 @@ pub fn snake_case(text: &str) -> String {
 /// Whether `name` is already lowercase snake_case: `[a-z][a-z0-9_]*`.
 pub fn is_snake_case(name: &str) -> bool {
     let mut chars = name.chars();
-    matches!(chars.next(), Some('a'..='z'))
-        && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_'))
-        && !name.ends_with('_')
+    matches!(chars.next(), Some('a'..='z')) && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_')) && !name.ends_with('_')
 }
 
 /// Makes a value safe as a Hive partition directory: no `/`, `=`, `:` (Athena
 /// and `MSCK REPAIR` mishandle it) or control characters.
 pub fn partition_value(raw: &str) -> String {
-    let cleaned: String = raw
-        .trim()
-        .chars()
-        .map(|c| if c == '/' || c == '=' || c == ':' || c == '\\' || c.is_control() { '-' } else { c })
-        .collect();
+    let cleaned: String =
+        raw.trim().chars().map(|c| if c == '/' || c == '=' || c == ':' || c == '\\' || c.is_control() { '-' } else { c }).collect();
     if cleaned.is_empty() || cleaned.starts_with('.') || cleaned.starts_with('_') {
         // Hive's own marker for a missing value; readers know it.
         return "__HIVE_DEFAULT_PARTITION__".into();

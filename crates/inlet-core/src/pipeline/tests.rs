@@ -124,10 +124,7 @@ fn buoy_keys_route_to_one_table_per_kind_and_location() {
     assert_eq!(set.route("in/20201201.txt").unwrap().table, "asx_eod");
 
     assert!(matches!(set.route("in/notes.docx"), Err(RouteError::Unmatched { .. })));
-    assert!(matches!(
-        set.route("in/buoy.z07.00.20201201.000000.gps.csv"),
-        Err(RouteError::NoLocation { .. })
-    ));
+    assert!(matches!(set.route("in/buoy.z07.00.20201201.000000.gps.csv"), Err(RouteError::NoLocation { .. })));
 }
 
 #[test]

@@ -31,12 +31,8 @@ impl TimeFormat {
         if StrftimeItems::new(format).any(|item| matches!(item, Item::Error)) {
             return Err(format!("{format:?} is not a valid chrono format"));
         }
-        let has_time = ["%H", "%I", "%M", "%S", "%T", "%R", "%X", "%c", "%k", "%l"]
-            .iter()
-            .any(|spec| format.contains(spec));
-        let has_date = ["%Y", "%y", "%m", "%d", "%F", "%D", "%j", "%b", "%B", "%e", "%c"]
-            .iter()
-            .any(|spec| format.contains(spec));
+        let has_time = ["%H", "%I", "%M", "%S", "%T", "%R", "%X", "%c", "%k", "%l"].iter().any(|spec| format.contains(spec));
+        let has_date = ["%Y", "%y", "%m", "%d", "%F", "%D", "%j", "%b", "%B", "%e", "%c"].iter().any(|spec| format.contains(spec));
         if !has_date {
             return Err(format!("{format:?} has no date in it (no %Y, %m, %d, %F …)"));
         }

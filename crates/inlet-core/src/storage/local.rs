@@ -37,15 +37,10 @@ impl LocalObjectStore {
 
     /// The file that holds an object. Fails for keys that would leave the bucket.
     pub fn object_path(&self, location: &ObjectLocation) -> Result<PathBuf, StoreError> {
-        validate_key(&location.bucket).map_err(|_| StoreError::InvalidKey {
-            key: location.bucket.clone(),
-            reason: "bucket names are single path segments",
-        })?;
+        validate_key(&location.bucket)
+            .map_err(|_| StoreError::InvalidKey { key: location.bucket.clone(), reason: "bucket names are single path segments" })?;
         if location.bucket.contains('/') {
-            return Err(StoreError::InvalidKey {
-                key: location.bucket.clone(),
-                reason: "bucket names are single path segments",
-            });
+            return Err(StoreError::InvalidKey { key: location.bucket.clone(), reason: "bucket names are single path segments" });
         }
         validate_key(&location.key)?;
         if location.key.starts_with(STAGING_DIR) {
@@ -96,9 +91,7 @@ impl LocalObjectStore {
 
     async fn new_staging_file(&self, location: &ObjectLocation) -> Result<PathBuf, StoreError> {
         let staged = self.staging_path(&location.bucket);
-        fs::create_dir_all(staged.parent().expect("staging path has a parent"))
-            .await
-            .map_err(|e| io_error("put", location, e))?;
+        fs::create_dir_all(staged.parent().expect("staging path has a parent")).await.map_err(|e| io_error("put", location, e))?;
         Ok(staged)
     }
 }
@@ -114,12 +107,7 @@ fn io_error(operation: &'static str, location: &ObjectLocation, source: std::io:
 fn meta_from(location: ObjectLocation, metadata: &std::fs::Metadata) -> ObjectMeta {
     let modified = metadata.modified().ok();
     let nanos = modified.and_then(|m| m.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_nanos()).unwrap_or(0);
-    ObjectMeta {
-        location,
-        size: metadata.len(),
-        e_tag: Some(format!("{:x}-{nanos:x}", metadata.len())),
-        last_modified: modified,
-    }
+    ObjectMeta { location, size: metadata.len(), e_tag: Some(format!("{:x}-{nanos:x}", metadata.len())), last_modified: modified }
 }
 
 #[async_trait]

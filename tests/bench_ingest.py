@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""Benchmark: CSV → Hive-partitioned Snappy Parquet, inlet against two peers.
+
+The workload is the asx_eod pipeline: header-less end-of-day rows, the date
+read in Australia/Sydney and stored as UTC, partitioned by year and month. Each
+tool runs in its own process, so peak memory is that tool's alone.
+
+Peers, doing the same conversion:
+  pyarrow   the awswrangler approach: read the whole CSV into an Arrow table,
+            add year/month, write_dataset with Hive partitioning
+  duckdb    COPY (SELECT ...) TO ... (FORMAT parquet, PARTITION_BY (year, month))
+
+inlet does more than either (type and quality checks, a rejects table, a
+catalog, exactly-once names); the figures show what that costs.
+
+Usage: .venv/bin/python tests/bench_ingest.py [--mib 256] [--runs 3] [--inlet target/release/inlet]
+Build first with: cargo build --release -p inlet-cli
+"""
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PEAK = Path(__file__).resolve().parent / "peak_rss.py"
+
+PYARROW_PEER = r"""
+import sys, pyarrow as pa, pyarrow.csv as csv, pyarrow.compute as pc, pyarrow.dataset as ds
+src, out = sys.argv[1], sys.argv[2]
+names = ["ticker", "date", "open", "high", "low", "close", "volume"]
+types = {"ticker": pa.string(), "date": pa.string(), "open": pa.float64(), "high": pa.float64(),
+         "low": pa.float64(), "close": pa.float64(), "volume": pa.int64()}
+t = csv.read_csv(src, read_options=csv.ReadOptions(column_names=names), convert_options=csv.ConvertOptions(column_types=types))
+local = pc.strptime(t["date"], format="%Y%m%d", unit="ms")
+utc = pc.assume_timezone(local, timezone="Australia/Sydney")
+t = t.drop(["date"]).append_column("time", utc.cast(pa.timestamp("ms", tz="UTC")))
+t = t.append_column("year", pc.utf8_slice_codeunits(pc.cast(pc.year(local), pa.string()), 0, 4))
+t = t.append_column("month", pc.utf8_lpad(pc.cast(pc.month(local), pa.string()), 2, "0"))
+ds.write_dataset(t, out, format="parquet", partitioning=["year", "month"], partitioning_flavor="hive",
+                 file_options=ds.ParquetFileFormat().make_write_options(compression="snappy"),
+                 existing_data_behavior="overwrite_or_ignore")
+"""
+
+DUCKDB_PEER = r"""
+import sys, duckdb
+src, out = sys.argv[1], sys.argv[2]
+con = duckdb.connect()
+con.execute("SET TimeZone = 'UTC'")
+con.execute(f'''
+COPY (
+  SELECT ticker, open, high, low, close, volume,
+         timezone('Australia/Sydney', strptime(date, '%Y%m%d')) AS time,
+         substr(date, 1, 4) AS year, substr(date, 5, 2) AS month
+  FROM read_csv('{src}', header = false, columns = {{
+    'ticker': 'VARCHAR', 'date': 'VARCHAR', 'open': 'DOUBLE', 'high': 'DOUBLE',
+    'low': 'DOUBLE', 'close': 'DOUBLE', 'volume': 'BIGINT'}})
+) TO '{out}' (FORMAT parquet, COMPRESSION snappy, PARTITION_BY (year, month))
+''')
+"""
+
+
+def make_input(path, mib):
+    rng = random.Random(42)
+    tickers = [f"T{i:04d}" for i in range(4000)]
+    rows = 0
+    with open(path, "w") as out:
+        while out.tell() < mib << 20:
+            for month in ("01", "02", "03"):
+                day = f"2021{month}{rng.randint(1, 28):02d}"
+                lines = []
+                for ticker in tickers:
+                    p = rng.uniform(1, 100)
+                    lines.append(f"{ticker},{day},{p:.3f},{p * 1.02:.3f},{p * 0.98:.3f},{p:.3f},{rng.randint(1, 10**6)}\n")
+                out.write("".join(lines))
+                rows += len(lines)
+    return rows
+
+
+def measured(command, env=None):
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, str(PEAK), *command], capture_output=True, text=True, env=env)
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(f"{command[0]} failed:\n{result.stdout}\n{result.stderr}")
+    peak_kib = int(result.stderr.strip().splitlines()[-1].split("=")[1])
+    return seconds, peak_kib / 1024, result.stdout
+
+
+def count_rows(folder):
+    import duckdb
+
+    return duckdb.execute(f"SELECT count(*) FROM read_parquet('{folder}/**/*.parquet', hive_partitioning = true)").fetchone()[0]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mib", type=int, default=256, help="input size in MiB")
+    parser.add_argument("--runs", type=int, default=3, help="runs per tool; the median is reported")
+    parser.add_argument("--inlet", type=Path, default=REPO / "target" / "release" / "inlet")
+    args = parser.parse_args()
+    if not args.inlet.is_file():
+        raise SystemExit(f"{args.inlet} is missing: cargo build --release -p inlet-cli")
+
+    work = Path(tempfile.mkdtemp(prefix="inlet-bench-"))
+    try:
+        source = work / "asx_eod_bench.csv"
+        rows = make_input(source, args.mib)
+        size_mib = source.stat().st_size / (1 << 20)
+        print(f"input: {size_mib:.0f} MiB, {rows:,} rows, 3 monthly partitions; {args.runs} runs each, median shown")
+
+        tools = {
+            "inlet": lambda out: [str(args.inlet), "--state-dir", str(out), "ingest", str(source)],
+            "pyarrow": lambda out: ["-c", PYARROW_PEER, str(source), str(out)],
+            "duckdb": lambda out: ["-c", DUCKDB_PEER, str(source), str(out)],
+        }
+        results = {}
+        for name, command in tools.items():
+            timings, peaks = [], []
+            for run in range(args.runs):
+                out = work / f"{name}-{run}"
+                argv = command(out)
+                if argv[0] == "-c":
+                    argv = [sys.executable, *argv]
+                seconds, peak, _ = measured(argv)
+                folder = out / "buckets" / "output" / "asx_eod" if name == "inlet" else out
+                written = count_rows(folder)
+                if written != rows:
+                    raise SystemExit(f"{name} wrote {written} rows, expected {rows}")
+                timings.append(seconds)
+                peaks.append(peak)
+                shutil.rmtree(out, ignore_errors=True)
+            results[name] = (statistics.median(timings), max(peaks))
+
+        print(f"{'tool':<8} {'seconds':>8} {'MiB/s':>8} {'rows/s':>12} {'peak MiB':>9}")
+        for name, (seconds, peak) in results.items():
+            print(f"{name:<8} {seconds:>8.2f} {size_mib / seconds:>8.1f} {rows / seconds:>12,.0f} {peak:>9.0f}")
+        base_s, base_m = results["inlet"]
+        for peer in ("pyarrow", "duckdb"):
+            s, m = results[peer]
+            print(f"inlet vs {peer}: {s / base_s:.2f}x the throughput ({'faster' if base_s < s else 'slower'}), {m / base_m:.2f}x less peak memory")
+        print(json.dumps({k: {"seconds": v[0], "peak_mib": v[1]} for k, v in results.items()}))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
