@@ -19,7 +19,6 @@ Build first with: cargo build --release -p inlet-cli
 import argparse
 import json
 import os
-import random
 import shutil
 import statistics
 import subprocess
@@ -27,6 +26,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from eod_data import write_eod  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 PEAK = Path(__file__).resolve().parent / "peak_rss.py"
@@ -66,23 +68,6 @@ COPY (
 """
 
 
-def make_input(path, mib):
-    rng = random.Random(42)
-    tickers = [f"T{i:04d}" for i in range(4000)]
-    rows = 0
-    with open(path, "w") as out:
-        while out.tell() < mib << 20:
-            for month in ("01", "02", "03"):
-                day = f"2021{month}{rng.randint(1, 28):02d}"
-                lines = []
-                for ticker in tickers:
-                    p = rng.uniform(1, 100)
-                    lines.append(f"{ticker},{day},{p:.3f},{p * 1.02:.3f},{p * 0.98:.3f},{p:.3f},{rng.randint(1, 10**6)}\n")
-                out.write("".join(lines))
-                rows += len(lines)
-    return rows
-
-
 def measured(command, env=None):
     started = time.perf_counter()
     result = subprocess.run([sys.executable, str(PEAK), *command], capture_output=True, text=True, env=env)
@@ -111,7 +96,7 @@ def main():
     work = Path(tempfile.mkdtemp(prefix="inlet-bench-"))
     try:
         source = work / "asx_eod_bench.csv"
-        rows = make_input(source, args.mib)
+        rows = write_eod(source, args.mib << 20, seed=42)
         size_mib = source.stat().st_size / (1 << 20)
         print(f"input: {size_mib:.0f} MiB, {rows:,} rows, 3 monthly partitions; {args.runs} runs each, median shown")
 

@@ -51,3 +51,12 @@ def test_tables_and_failed_commands_report(inlet, tmp_path):
     assert "FAILED (route)" in result.stdout
     failed = inlet.run("failed").stdout
     assert "notes.docx" in failed and "no pipeline's trigger matches" in failed
+
+
+def test_repair_rebuilds_the_catalog_from_the_output_files(inlet):
+    inlet.run("ingest", REPO / "data")
+    before = inlet.run("tables", "--json").stdout
+    (inlet.state_dir / "catalog.json").unlink()
+    out = inlet.run("repair").stdout
+    assert "12 files in 6 tables; 9 partitions added" in out
+    assert inlet.run("tables", "--json").stdout == before

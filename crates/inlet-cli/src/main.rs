@@ -23,7 +23,8 @@ const AFTER_HELP: &str = "Examples:
   inlet query \"SELECT location, count(*) FROM a2e_buoy_gps GROUP BY 1\"
   inlet tables                               # what is there
   inlet failed                               # what failed and why
-  inlet redrive --all                        # try failed inputs again";
+  inlet redrive --all                        # try failed inputs again
+  inlet repair                               # rebuild the catalog from the output files";
 
 #[derive(Debug, Parser)]
 #[command(name = "inlet", version, about = ABOUT, after_help = AFTER_HELP)]
@@ -69,6 +70,9 @@ enum Command {
     Failed(commands::failed::Args),
     /// Move failed inputs back to in/ and process them again.
     Redrive(commands::redrive::Args),
+    /// Register every output file the catalog is missing, reading tables,
+    /// types and units from the files themselves.
+    Repair(commands::repair::Args),
     /// List the pipelines and check their definitions.
     Pipelines(commands::pipelines::Args),
 }
@@ -100,6 +104,7 @@ async fn main() -> ExitCode {
         Command::Tables(args) => commands::tables::run(&state, args).await,
         Command::Failed(args) => commands::failed::run(&state, args).await,
         Command::Redrive(args) => commands::redrive::run(&state, args).await,
+        Command::Repair(args) => commands::repair::run(&state, args).await,
         Command::Pipelines(args) => commands::pipelines::run(&state, args).await,
     };
     match result {

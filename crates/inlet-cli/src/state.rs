@@ -7,7 +7,7 @@ use anyhow::Context;
 use inlet_core::catalog::LocalCatalog;
 use inlet_core::pipeline::PipelineSet;
 use inlet_core::storage::LocalObjectStore;
-use inlet_core::{Engine, EngineConfig};
+use inlet_core::{Engine, EngineConfig, Registrar};
 
 include!(concat!(env!("OUT_DIR"), "/embedded_pipelines.rs"));
 
@@ -63,7 +63,13 @@ impl StateOptions {
         let (pipelines, source) = self.load_pipelines()?;
         tracing::info!(pipelines = %source, "loaded pipelines");
         let config = EngineConfig { scratch_dir: Some(self.state_dir.join("scratch")), ..config };
-        Ok(Engine::new(Arc::new(self.store()), Arc::new(self.catalog()), Arc::new(pipelines), config))
+        Ok(Engine::new(Arc::new(self.store()), Arc::new(pipelines), config))
+    }
+
+    /// Registers output files in the local catalog, as the partitioner does in AWS.
+    pub fn registrar(&self) -> Registrar {
+        let defaults = EngineConfig::default();
+        Registrar::new(Arc::new(self.store()), Arc::new(self.catalog()), defaults.output_bucket, defaults.database)
     }
 }
 

@@ -6,8 +6,9 @@
 //!
 //! - an archive is expanded into `in/<archive-stem>/…`, each member to be
 //!   processed as if it had been dropped itself;
-//! - any other file is routed to a pipeline, converted, written to the output
-//!   bucket under deterministic names, registered in the catalog;
+//! - any other file is routed to a pipeline, converted, and written to the
+//!   output bucket under deterministic names (registering them in the catalog
+//!   is [`crate::register`]'s job, as it is the partitioner's in AWS);
 //! - the source ends in `done/`, or in `failed/` with `<key>.error.json`
 //!   beside it. Nothing is dropped, nothing panics.
 
@@ -21,8 +22,7 @@ use tokio::io::AsyncWriteExt;
 use tokio_util::io::SyncIoBridge;
 
 use crate::archive::{self, ArchiveKind, ArchiveLimits};
-use crate::catalog::{self, Catalog, PartitionDefinition, TableDefinition};
-use crate::convert::{self, ConvertTarget, Converted, RowCounts, TableOutput};
+use crate::convert::{self, ConvertTarget, Converted, RowCounts};
 use crate::layout;
 use crate::pipeline::{PipelineSet, Route};
 use crate::storage::{ObjectLocation, ObjectStore};
@@ -68,8 +68,6 @@ pub enum Stage {
     Convert,
     /// Output could not be written.
     Write,
-    /// The catalog refused the table or partitions.
-    Catalog,
 }
 
 /// The error document written beside a failed input, and the failure report.
@@ -109,6 +107,13 @@ pub struct LoadReport {
     /// Output files of an earlier version of this source that were removed.
     pub replaced_files: usize,
     pub content_sha256: String,
+}
+
+impl LoadReport {
+    /// Every output key written: data files, then rejects files.
+    pub fn outputs(&self) -> impl Iterator<Item = &String> {
+        self.files.iter().chain(&self.rejects_files)
+    }
 }
 
 /// The end state of one input.
@@ -158,14 +163,13 @@ impl Problem {
 #[derive(Debug, Clone)]
 pub struct Engine {
     store: Arc<dyn ObjectStore>,
-    catalog: Arc<dyn Catalog>,
     pipelines: Arc<PipelineSet>,
     config: EngineConfig,
 }
 
 impl Engine {
-    pub fn new(store: Arc<dyn ObjectStore>, catalog: Arc<dyn Catalog>, pipelines: Arc<PipelineSet>, config: EngineConfig) -> Self {
-        Self { store, catalog, pipelines, config }
+    pub fn new(store: Arc<dyn ObjectStore>, pipelines: Arc<PipelineSet>, config: EngineConfig) -> Self {
+        Self { store, pipelines, config }
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -174,10 +178,6 @@ impl Engine {
 
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
         &self.store
-    }
-
-    pub fn catalog(&self) -> &Arc<dyn Catalog> {
-        &self.catalog
     }
 
     pub fn pipelines(&self) -> &PipelineSet {
@@ -350,13 +350,6 @@ impl Engine {
             }
         }
 
-        for output in [&converted.data, &converted.rejects] {
-            if output.files.is_empty() {
-                continue;
-            }
-            self.register(output, &pipeline.name).await.map_err(|e| Problem::new(Stage::Catalog, e))?;
-        }
-
         let done_key = layout::lifecycle_key(&source.key, layout::DONE);
         self.store.rename(source, &source.with_key(&done_key)).await.map_err(|e| Problem::new(Stage::Write, e))?;
 
@@ -394,30 +387,6 @@ impl Engine {
         for key in written.iter().filter(|k| !previous.outputs.contains(k)) {
             let _ = self.store.delete(&ObjectLocation::new(&self.config.output_bucket, key.as_str())).await;
         }
-    }
-
-    /// The catalog definition of an output and its partitions.
-    pub fn table_definition(&self, output: &TableOutput, pipeline: &str) -> (TableDefinition, Vec<PartitionDefinition>) {
-        let location = format!("s3://{}/{}/", self.config.output_bucket, output.table);
-        let table =
-            TableDefinition::from_output(&self.config.database, &output.table, location, &output.columns, &output.partition_keys, pipeline);
-        let mut partitions: Vec<PartitionDefinition> = output
-            .files
-            .iter()
-            .filter(|f| !f.partition.is_empty())
-            .map(|f| PartitionDefinition {
-                values: f.partition.iter().map(|(_, v)| v.clone()).collect(),
-                location: format!("s3://{}/{}", self.config.output_bucket, layout::partition_prefix(&output.table, &f.partition)),
-            })
-            .collect();
-        partitions.sort();
-        partitions.dedup();
-        (table, partitions)
-    }
-
-    async fn register(&self, output: &TableOutput, pipeline: &str) -> Result<usize, catalog::CatalogError> {
-        let (table, partitions) = self.table_definition(output, pipeline);
-        catalog::register(self.catalog.as_ref(), &table, &partitions).await
     }
 
     /// Moves the input to `failed/` and writes the error document beside it.

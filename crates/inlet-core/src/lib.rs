@@ -12,6 +12,7 @@
 //! - [`catalog`]: the Glue-model catalog trait and its local (JSON) backend.
 //! - [`layout`]: lifecycle prefixes and deterministic output names.
 //! - [`ingest`]: the handler that runs one input through all of the above.
+//! - [`register`]: the partitioner: output files → catalog tables and partitions.
 //!
 //! Backends are traits, so the same handler runs on a laptop (folders and a
 //! JSON catalog) and in AWS (S3 and Glue).
@@ -22,6 +23,8 @@ pub mod convert;
 pub mod ingest;
 pub mod layout;
 pub mod pipeline;
+pub mod register;
 pub mod storage;
 
 pub use ingest::{Engine, EngineConfig, Failure, LoadReport, Outcome, Stage};
+pub use register::{RegisterReport, Registrar};

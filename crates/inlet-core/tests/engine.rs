@@ -8,7 +8,7 @@ use std::sync::Arc;
 use inlet_core::catalog::{Catalog, LocalCatalog};
 use inlet_core::pipeline::PipelineSet;
 use inlet_core::storage::{LocalObjectStore, ObjectLocation, ObjectStore};
-use inlet_core::{Engine, EngineConfig, Outcome, Stage};
+use inlet_core::{Engine, EngineConfig, Outcome, Registrar, Stage};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -18,6 +18,7 @@ struct Harness {
     _dir: tempfile::TempDir,
     root: PathBuf,
     engine: Engine,
+    registrar: Registrar,
     store: Arc<LocalObjectStore>,
     catalog: Arc<LocalCatalog>,
 }
@@ -29,8 +30,9 @@ fn harness() -> Harness {
     let catalog = Arc::new(LocalCatalog::new(root.join("catalog.json")));
     let pipelines = Arc::new(PipelineSet::load_dir(&repo().join("pipelines")).unwrap());
     let config = EngineConfig { scratch_dir: Some(root.join("scratch")), ..EngineConfig::default() };
-    let engine = Engine::new(store.clone(), catalog.clone(), pipelines, config);
-    Harness { _dir: dir, root, engine, store, catalog }
+    let engine = Engine::new(store.clone(), pipelines, config);
+    let registrar = Registrar::new(store.clone(), catalog.clone(), "output", "inlet");
+    Harness { _dir: dir, root, engine, registrar, store, catalog }
 }
 
 impl Harness {
@@ -38,14 +40,20 @@ impl Harness {
         self.store.put_bytes(&ObjectLocation::new("input", key), bytes.to_vec()).await.unwrap();
     }
 
-    /// Processes `key` and every archive member it yields.
+    /// Processes `key` and every archive member it yields, and registers
+    /// what was written, as the unzip, pipeline-runner and partitioner do.
     async fn process_all(&self, key: &str) -> Vec<Outcome> {
         let mut queue = vec![key.to_owned()];
         let mut outcomes = Vec::new();
         while let Some(key) = queue.pop() {
             let outcome = self.engine.process(&key).await;
-            if let Outcome::Expanded { members, .. } = &outcome {
-                queue.extend(members.iter().cloned());
+            match &outcome {
+                Outcome::Expanded { members, .. } => queue.extend(members.iter().cloned()),
+                Outcome::Loaded(report) => {
+                    let outputs: Vec<String> = report.outputs().cloned().collect();
+                    self.registrar.register(&outputs).await.unwrap();
+                }
+                Outcome::Failed(_) => {}
             }
             outcomes.push(outcome);
         }
@@ -205,4 +213,25 @@ async fn the_catalog_holds_tables_units_and_partitions() {
     assert_eq!(partitions.len(), 1);
     assert_eq!(partitions[0].values, ["humboldt", "2021", "01"]);
     assert_eq!(partitions[0].location, "s3://output/a2e_buoy_conductivity/location=humboldt/year=2021/month=01/");
+}
+
+#[tokio::test]
+async fn repair_rebuilds_a_lost_catalog_from_the_files_alone() {
+    let h = harness();
+    let archive = std::fs::read(repo().join("data/buoy.z05.00.20210115.000000.zip")).unwrap();
+    h.drop_bytes("in/buoy.z05.00.20210115.000000.zip", &archive).await;
+    h.drop_bytes("in/asx_eod_a.csv", b"AAA,20201201,1,2,0.5,1.5,100\nBAD,20201201,-1,2,0.5,1.5,100\n").await;
+    h.process_all("in/buoy.z05.00.20210115.000000.zip").await;
+    h.process_all("in/asx_eod_a.csv").await;
+    let before = h.catalog.list_tables("inlet").await.unwrap();
+    assert_eq!(before.len(), 6, "four buoy kinds, asx_eod and its rejects");
+
+    std::fs::remove_file(h.root.join("catalog.json")).unwrap();
+    let catalog = Arc::new(LocalCatalog::new(h.root.join("catalog.json")));
+    let report = Registrar::new(h.store.clone(), catalog.clone(), "output", "inlet").repair().await.unwrap();
+    assert_eq!(report.tables.len(), 6);
+    assert_eq!(report.partitions_added, 5);
+    assert_eq!(catalog.list_tables("inlet").await.unwrap(), before, "units, types and partition keys all come back");
+    // Registering again adds nothing.
+    assert_eq!(Registrar::new(h.store.clone(), catalog, "output", "inlet").repair().await.unwrap().partitions_added, 0);
 }

@@ -9,7 +9,7 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use inlet_core::archive::ArchiveLimits;
 use inlet_core::storage::ObjectLocation;
-use inlet_core::{Engine, EngineConfig, Outcome, layout};
+use inlet_core::{Engine, EngineConfig, Outcome, Registrar, layout};
 use tokio::task::JoinSet;
 
 use crate::state::StateOptions;
@@ -45,6 +45,8 @@ fn default_jobs() -> usize {
 pub struct Processed {
     pub key: String,
     pub outcome: Outcome,
+    /// Why the outputs could not be registered in the catalog, if they could not.
+    pub catalog_error: Option<String>,
     /// The index of the archive this input was expanded from.
     pub parent: Option<usize>,
 }
@@ -77,7 +79,8 @@ pub async fn run(state: &StateOptions, args: Args) -> anyhow::Result<ExitCode> {
         }
     }
 
-    let processed = process_keys(&engine, keys, args.jobs.max(1)).await;
+    let registrar = state.registrar();
+    let processed = process_keys(&engine, &registrar, keys, args.jobs.max(1)).await;
     if args.json {
         for p in &processed {
             println!("{}", serde_json::to_string(&p.outcome)?);
@@ -85,7 +88,7 @@ pub async fn run(state: &StateOptions, args: Args) -> anyhow::Result<ExitCode> {
     } else {
         print_summary(state, &processed);
     }
-    let failed = processed.iter().filter(|p| p.outcome.is_failure()).count() + missing;
+    let failed = processed.iter().filter(|p| p.outcome.is_failure() || p.catalog_error.is_some()).count() + missing;
     Ok(if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
@@ -117,9 +120,10 @@ fn collect_files(path: &Path) -> std::io::Result<Vec<(PathBuf, String)>> {
     Ok(found)
 }
 
-/// Runs keys through the engine, `jobs` at a time; archive members join the
-/// queue as they appear. A progress bar appears once work takes over a second.
-pub async fn process_keys(engine: &Engine, keys: Vec<String>, jobs: usize) -> Vec<Processed> {
+/// Runs keys through the engine, `jobs` at a time, and registers what each
+/// load wrote; archive members join the queue as they appear. A progress bar
+/// appears once work takes over a second.
+pub async fn process_keys(engine: &Engine, registrar: &Registrar, keys: Vec<String>, jobs: usize) -> Vec<Processed> {
     let progress = ProgressBar::with_draw_target(Some(keys.len() as u64), ProgressDrawTarget::hidden());
     progress.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} inputs  {msg}")
@@ -142,20 +146,28 @@ pub async fn process_keys(engine: &Engine, keys: Vec<String>, jobs: usize) -> Ve
         while running.len() < jobs {
             let Some((key, parent)) = queue.pop_front() else { break };
             let engine = engine.clone();
+            let registrar = registrar.clone();
             running.spawn(async move {
                 let outcome = engine.process(&key).await;
-                (key, parent, outcome)
+                let catalog_error = match &outcome {
+                    Outcome::Loaded(report) => {
+                        let outputs: Vec<String> = report.outputs().cloned().collect();
+                        registrar.register(&outputs).await.err().map(|e| e.to_string())
+                    }
+                    _ => None,
+                };
+                (key, parent, outcome, catalog_error)
             });
         }
         let Some(joined) = running.join_next().await else { break };
-        let (key, parent, outcome) = joined.expect("the engine does not panic");
+        let (key, parent, outcome, catalog_error) = joined.expect("the engine does not panic");
         if let Outcome::Expanded { members, .. } = &outcome {
             progress.inc_length(members.len() as u64);
             queue.extend(members.iter().map(|m| (m.clone(), Some(results.len()))));
         }
         progress.set_message(key.rsplit('/').next().unwrap_or(&key).to_owned());
         progress.inc(1);
-        results.push(Processed { key, outcome, parent });
+        results.push(Processed { key, outcome, catalog_error, parent });
     }
     reveal.abort();
     progress.finish_and_clear();
@@ -188,6 +200,10 @@ fn print_summary(state: &StateOptions, processed: &[Processed]) {
                     plural(r.partitions.len()),
                     r.partitions.join(", ")
                 );
+                if let Some(error) = &p.catalog_error {
+                    failed += 1;
+                    println!("{indent}  CATALOG NOT UPDATED: {error}; the files are written, run `inlet repair` once the cause is fixed");
+                }
             }
             Outcome::Failed(f) => {
                 failed += 1;

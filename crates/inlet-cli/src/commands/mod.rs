@@ -5,4 +5,5 @@ pub mod ingest;
 pub mod pipelines;
 pub mod query;
 pub mod redrive;
+pub mod repair;
 pub mod tables;

@@ -46,11 +46,11 @@ pub async fn run(state: &StateOptions, args: Args) -> anyhow::Result<ExitCode> {
         engine.store().delete(&failed.with_key(layout::error_document_key(&failed.key))).await?;
         keys.push(inbox.key);
     }
-    let processed = super::ingest::process_keys(&engine, keys, args.jobs.max(1)).await;
+    let processed = super::ingest::process_keys(&engine, &state.registrar(), keys, args.jobs.max(1)).await;
     let mut failures = 0;
     for p in &processed {
         println!("{}", serde_json::to_string(&p.outcome)?);
-        failures += usize::from(p.outcome.is_failure());
+        failures += usize::from(p.outcome.is_failure() || p.catalog_error.is_some());
     }
     Ok(if failures > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }

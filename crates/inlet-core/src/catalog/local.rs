@@ -51,7 +51,7 @@ impl LocalCatalog {
                 self.storage_error(
                     "read",
                     e,
-                    "restore it from a backup, or move it aside: loading the inputs again registers their tables anew",
+                    "restore it from a backup, or move it aside and run `inlet repair` to rebuild it from the output files",
                 )
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Document::default()),
@@ -174,6 +174,6 @@ mod tests {
         std::fs::write(&path, "{not json").unwrap();
         let err = LocalCatalog::new(&path).list_tables("inlet").await.unwrap_err().to_string();
         assert!(err.contains("catalog.json cannot be read"), "{err}");
-        assert!(err.contains("move it aside"), "{err}");
+        assert!(err.contains("inlet repair"), "{err}");
     }
 }

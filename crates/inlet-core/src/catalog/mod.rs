@@ -11,11 +11,11 @@ pub use local::LocalCatalog;
 
 use std::collections::BTreeMap;
 
-use arrow_schema::{DataType, TimeUnit};
+use arrow_schema::{DataType, Schema, TimeUnit};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::convert::ColumnInfo;
+use crate::convert::{DESCRIPTION_KEY, UNITS_KEY};
 
 /// A column as the catalog stores it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,40 +128,45 @@ pub fn arrow_type(glue_type: &str) -> DataType {
 }
 
 impl TableDefinition {
-    /// The definition for freshly converted data.
-    pub fn from_output(
+    /// The definition for data of `schema`: data columns with their Glue
+    /// types, units and descriptions (from the fields' metadata), and STRING
+    /// partition keys.
+    pub fn from_schema(
         database: &str,
         table: &str,
         location: String,
-        columns: &[ColumnInfo],
+        schema: &Schema,
         partition_keys: &[String],
-        pipeline: &str,
+        pipeline: Option<&str>,
     ) -> Self {
-        let columns = columns
+        let columns = schema
+            .fields()
             .iter()
-            .map(|c| {
+            .map(|field| {
+                let units = field.metadata().get(UNITS_KEY);
+                let description = field.metadata().get(DESCRIPTION_KEY);
                 let mut parameters = BTreeMap::new();
-                if let Some(units) = &c.units {
+                if let Some(units) = units {
                     parameters.insert("units".to_owned(), units.clone());
                 }
-                let comment = match (&c.description, &c.units) {
+                let comment = match (description, units) {
                     (Some(d), Some(u)) => Some(format!("{d} [{u}]")),
                     (Some(d), None) => Some(d.clone()),
                     (None, Some(u)) => Some(format!("[{u}]")),
                     (None, None) => None,
                 };
-                CatalogColumn { name: c.name.clone(), data_type: glue_type(&c.data_type), comment, parameters }
+                CatalogColumn { name: field.name().clone(), data_type: glue_type(field.data_type()), comment, parameters }
             })
             .collect();
         let partition_keys = partition_keys
             .iter()
             .map(|k| CatalogColumn { name: k.clone(), data_type: "string".into(), comment: None, parameters: BTreeMap::new() })
             .collect();
-        let parameters = BTreeMap::from([
-            ("classification".to_owned(), "parquet".to_owned()),
-            ("EXTERNAL".to_owned(), "TRUE".to_owned()),
-            ("inlet.pipeline".to_owned(), pipeline.to_owned()),
-        ]);
+        let mut parameters =
+            BTreeMap::from([("classification".to_owned(), "parquet".to_owned()), ("EXTERNAL".to_owned(), "TRUE".to_owned())]);
+        if let Some(pipeline) = pipeline {
+            parameters.insert("inlet.pipeline".to_owned(), pipeline.to_owned());
+        }
         Self { database: database.into(), name: table.into(), columns, partition_keys, location, parameters }
     }
 

@@ -34,12 +34,30 @@ pub struct ColumnInfo {
     pub description: Option<String>,
 }
 
+/// Arrow field metadata keys. They travel inside every Parquet file (in its
+/// `ARROW:schema`), so the catalog can be rebuilt from the files alone.
+pub const UNITS_KEY: &str = "units";
+pub const DESCRIPTION_KEY: &str = "description";
+
+impl ColumnInfo {
+    /// The Arrow field, with units and description as field metadata.
+    pub fn field(&self, nullable: bool) -> Field {
+        let mut metadata = std::collections::HashMap::new();
+        if let Some(units) = &self.units {
+            metadata.insert(UNITS_KEY.to_owned(), units.clone());
+        }
+        if let Some(description) = &self.description {
+            metadata.insert(DESCRIPTION_KEY.to_owned(), description.clone());
+        }
+        Field::new(&self.name, self.data_type.clone(), nullable).with_metadata(metadata)
+    }
+}
+
 /// One table's share of a conversion.
 #[derive(Debug)]
 pub struct TableOutput {
     pub table: String,
     pub schema: SchemaRef,
-    pub columns: Vec<ColumnInfo>,
     pub partition_keys: Vec<String>,
     pub files: Vec<WrittenFile>,
 }
@@ -137,15 +155,8 @@ pub struct ConvertTarget<'a> {
 /// The schema of every `<table>_rejects` table. Names avoid `check`, `column`
 /// and `value`, which Hive DDL and some SQL engines reserve.
 pub fn rejects_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("source", DataType::Utf8, false),
-        Field::new("line", DataType::Int64, false),
-        Field::new("check_name", DataType::Utf8, false),
-        Field::new("column_name", DataType::Utf8, true),
-        Field::new("raw_value", DataType::Utf8, true),
-        Field::new("reason", DataType::Utf8, false),
-        Field::new("record", DataType::Utf8, false),
-    ]))
+    let fields: Vec<Field> = rejects_columns().iter().map(|c| c.field(matches!(c.name.as_str(), "column_name" | "raw_value"))).collect();
+    Arc::new(Schema::new(fields))
 }
 
 fn rejects_columns() -> Vec<ColumnInfo> {
@@ -199,7 +210,6 @@ struct Plan {
     qc_count: usize,
     expected_fields: usize,
     schema: SchemaRef,
-    columns: Vec<ColumnInfo>,
 }
 
 fn keeps_qc(check: &Check) -> bool {
@@ -303,7 +313,7 @@ impl Plan {
             columns.push(qc_info(TIME_COLUMN));
         }
         columns.extend(data.iter().filter(|c| c.qc_slot.is_some()).map(|c| qc_info(&c.info.name)));
-        let fields: Vec<Field> = columns.iter().map(|c| Field::new(&c.name, c.data_type.clone(), c.name != TIME_COLUMN)).collect();
+        let fields: Vec<Field> = columns.iter().map(|c| c.field(c.name != TIME_COLUMN)).collect();
 
         Ok(Plan {
             time_index,
@@ -313,7 +323,6 @@ impl Plan {
             qc_count,
             expected_fields: header.len(),
             schema: Arc::new(Schema::new(fields)),
-            columns,
         })
     }
 }
@@ -702,7 +711,6 @@ pub fn convert(target: &ConvertTarget<'_>, input: impl Read, workdir: &Path) -> 
         data: TableOutput {
             table: target.table.to_owned(),
             schema: plan.schema,
-            columns: plan.columns,
             partition_keys: pipeline.partition_keys(),
             files: data_writer.finish()?,
         },
@@ -731,13 +739,7 @@ fn drain<R: Read>(csv: csv::Reader<R>) {
 }
 
 fn rejects_output(table: &str, rejects: PartitionedWriter) -> Result<TableOutput, SinkError> {
-    Ok(TableOutput {
-        table: format!("{table}_rejects"),
-        schema: rejects_schema(),
-        columns: rejects_columns(),
-        partition_keys: Vec::new(),
-        files: rejects.finish()?,
-    })
+    Ok(TableOutput { table: format!("{table}_rejects"), schema: rejects_schema(), partition_keys: Vec::new(), files: rejects.finish()? })
 }
 
 fn finish_empty(
@@ -750,13 +752,7 @@ fn finish_empty(
     let schema = Arc::new(Schema::new(vec![Field::new(TIME_COLUMN, timestamp_type(), false)]));
     Ok(Converted {
         content_sha256,
-        data: TableOutput {
-            table: target.table.to_owned(),
-            columns: vec![ColumnInfo { name: TIME_COLUMN.into(), data_type: timestamp_type(), units: None, description: None }],
-            schema,
-            partition_keys: pipeline.partition_keys(),
-            files: Vec::new(),
-        },
+        data: TableOutput { table: target.table.to_owned(), schema, partition_keys: pipeline.partition_keys(), files: Vec::new() },
         rejects: rejects_output(target.table, rejects)?,
         counts,
     })

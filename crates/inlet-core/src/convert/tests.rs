@@ -59,9 +59,9 @@ fn bom_crlf_quoted_newlines_and_junk_are_handled_row_by_row() {
     assert_eq!(c.counts, RowCounts { rows_in: 7, rows_out: 3, rows_rejected: 4, values_flagged: 2 });
 
     // The header's BOM did not stick to the first column name, and units left the name.
-    let names: Vec<_> = c.data.columns.iter().map(|c| c.name.as_str()).collect();
+    let names: Vec<_> = c.data.schema.fields().iter().map(|f| f.name().as_str()).collect();
     assert_eq!(names, ["time", "site", "temperature", "count", "qc_site", "qc_temperature", "qc_count"]);
-    assert_eq!(c.data.columns[2].units.as_deref(), Some("C"));
+    assert_eq!(c.data.schema.field(2).metadata().get(UNITS_KEY).map(String::as_str), Some("C"));
 
     let partitions: Vec<_> = c.data.files.iter().map(|f| f.partition.clone()).collect();
     assert_eq!(

@@ -1,6 +1,7 @@
 //! The embedded backend: a bucket is a folder `<root>/<bucket>/`, a key is a
 //! relative path inside it.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::UNIX_EPOCH;
@@ -125,6 +126,16 @@ impl ObjectStore for LocalObjectStore {
             return Err(StoreError::NotFound { location: location.clone() });
         }
         Ok((meta_from(location.clone(), &metadata), Box::pin(file)))
+    }
+
+    async fn get_range(&self, location: &ObjectLocation, range: Range<u64>) -> Result<Vec<u8>, StoreError> {
+        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        let path = self.object_path(location)?;
+        let mut file = fs::File::open(&path).await.map_err(|e| io_error("get", location, e))?;
+        file.seek(std::io::SeekFrom::Start(range.start)).await.map_err(|e| io_error("get", location, e))?;
+        let mut bytes = Vec::with_capacity((range.end - range.start) as usize);
+        file.take(range.end - range.start).read_to_end(&mut bytes).await.map_err(|e| io_error("get", location, e))?;
+        Ok(bytes)
     }
 
     async fn put_file(&self, location: &ObjectLocation, path: &Path) -> Result<ObjectMeta, StoreError> {

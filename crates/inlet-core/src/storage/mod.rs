@@ -9,6 +9,7 @@ mod local;
 pub use local::LocalObjectStore;
 
 use std::fmt;
+use std::ops::Range;
 use std::path::Path;
 use std::pin::Pin;
 use std::time::SystemTime;
@@ -94,6 +95,9 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
     async fn head(&self, location: &ObjectLocation) -> Result<ObjectMeta, StoreError>;
 
     async fn get(&self, location: &ObjectLocation) -> Result<(ObjectMeta, ObjectBody), StoreError>;
+
+    /// The bytes in `range` of an object, for reading a Parquet footer without the file.
+    async fn get_range(&self, location: &ObjectLocation, range: Range<u64>) -> Result<Vec<u8>, StoreError>;
 
     /// Uploads a local file as the object at `location`, replacing any object there.
     async fn put_file(&self, location: &ObjectLocation, path: &Path) -> Result<ObjectMeta, StoreError>;
