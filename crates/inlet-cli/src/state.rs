@@ -9,8 +9,6 @@ use inlet_core::pipeline::PipelineSet;
 use inlet_core::storage::LocalObjectStore;
 use inlet_core::{Engine, EngineConfig, Registrar};
 
-include!(concat!(env!("OUT_DIR"), "/embedded_pipelines.rs"));
-
 pub struct StateOptions {
     pub state_dir: PathBuf,
     pub pipelines: Option<PathBuf>,
@@ -51,7 +49,7 @@ impl StateOptions {
                 Ok((set, PipelineSource::Folder(dir)))
             }
             None => {
-                let set = PipelineSet::from_sources(EMBEDDED_PIPELINES.iter().copied()).map_err(|e| anyhow::anyhow!("{e}"))?;
+                let set = PipelineSet::embedded().map_err(|e| anyhow::anyhow!("{e}"))?;
                 Ok((set, PipelineSource::Embedded))
             }
         }

@@ -87,6 +87,10 @@ pub struct Failure {
     pub member: Option<String>,
     /// What to do once the cause is fixed.
     pub retry: String,
+    /// Whether the input reached `failed/` with its error document. When it
+    /// did not (the store itself failed), the caller should retry the event.
+    #[serde(skip)]
+    pub filed: bool,
 }
 
 /// What loading a file produced.
@@ -129,6 +133,11 @@ pub enum Outcome {
     },
     Loaded(LoadReport),
     Failed(Failure),
+    /// The input is no longer in `in/`: a duplicate or late delivery of an
+    /// event whose object was already processed. Nothing to do.
+    Gone {
+        source: String,
+    },
 }
 
 impl Outcome {
@@ -198,6 +207,16 @@ impl Engine {
     pub async fn process(&self, key: &str) -> Outcome {
         let started = Instant::now();
         let source = ObjectLocation::new(&self.config.input_bucket, key);
+        // Events are delivered at least once, and out of order: an object that
+        // has already moved on is not a failure.
+        match self.store.head(&source).await {
+            Err(e) if e.is_not_found() => {
+                let outcome = Outcome::Gone { source: source.to_string() };
+                log_outcome(&source, &outcome, started);
+                return outcome;
+            }
+            _ => {}
+        }
         let file_name = source.file_name().to_owned();
         let (outcome, pipeline) = if let Some((kind, stem)) = ArchiveKind::detect(&file_name) {
             let stem = stem.to_owned();
@@ -260,8 +279,18 @@ impl Engine {
             uploaded.push(target.key);
         }
         let done_key = layout::lifecycle_key(&source.key, layout::DONE);
-        self.store.rename(source, &source.with_key(&done_key)).await.map_err(|e| Problem::new(Stage::Write, e))?;
+        self.finish(source, &done_key).await?;
         Ok(Outcome::Expanded { source: source.to_string(), done_key, members: uploaded, skipped: expansion.skipped })
+    }
+
+    /// Moves a processed input to `done/`. If it is already gone, a duplicate
+    /// delivery processed it at the same time and wrote the same outputs.
+    async fn finish(&self, source: &ObjectLocation, done_key: &str) -> Result<(), Problem> {
+        match self.store.rename(source, &source.with_key(done_key)).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(Problem::new(Stage::Write, e)),
+        }
     }
 
     async fn download(&self, source: &ObjectLocation, path: &std::path::Path) -> Result<(), Problem> {
@@ -351,7 +380,7 @@ impl Engine {
         }
 
         let done_key = layout::lifecycle_key(&source.key, layout::DONE);
-        self.store.rename(source, &source.with_key(&done_key)).await.map_err(|e| Problem::new(Stage::Write, e))?;
+        self.finish(source, &done_key).await?;
 
         let partitions: BTreeSet<String> = converted
             .data
@@ -407,19 +436,27 @@ impl Engine {
             line: problem.line,
             member: problem.member,
             retry,
+            filed: false,
         };
         let failed = source.with_key(&failed_key);
-        match self.store.rename(source, &failed).await {
-            Ok(()) => {}
+        let moved = match self.store.rename(source, &failed).await {
+            Ok(()) => true,
             // Already gone: a duplicate delivery moved it first. The document still helps.
-            Err(e) if e.is_not_found() => {}
-            Err(e) => tracing::error!(source = %source, error = %e, "could not move a failed input to failed/"),
-        }
+            Err(e) if e.is_not_found() => true,
+            Err(e) => {
+                tracing::error!(source = %source, error = %e, "could not move a failed input to failed/");
+                false
+            }
+        };
         let document = serde_json::to_vec_pretty(&failure).expect("a failure serializes");
-        if let Err(e) = self.store.put_bytes(&source.with_key(layout::error_document_key(&failed_key)), document).await {
-            tracing::error!(source = %source, error = %e, "could not write the error document");
-        }
-        failure
+        let documented = match self.store.put_bytes(&source.with_key(layout::error_document_key(&failed_key)), document).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::error!(source = %source, error = %e, "could not write the error document");
+                false
+            }
+        };
+        Failure { filed: moved && documented, ..failure }
     }
 }
 
@@ -435,6 +472,7 @@ fn log_outcome(source: &ObjectLocation, outcome: &Outcome, started: Instant) {
         Outcome::Expanded { members, skipped, .. } => {
             tracing::info!(bucket, key, members = members.len(), skipped = skipped.len(), duration_ms, "expanded")
         }
+        Outcome::Gone { .. } => tracing::info!(bucket, key, duration_ms, "already processed"),
         Outcome::Failed(f) => tracing::warn!(
             bucket, key, stage = ?f.stage, pipeline = f.pipeline.as_deref().unwrap_or(""),
             line = f.line, member = f.member.as_deref().unwrap_or(""), error = %f.error, duration_ms, "failed"

@@ -235,3 +235,14 @@ async fn repair_rebuilds_a_lost_catalog_from_the_files_alone() {
     // Registering again adds nothing.
     assert_eq!(Registrar::new(h.store.clone(), catalog, "output", "inlet").repair().await.unwrap().partitions_added, 0);
 }
+
+#[tokio::test]
+async fn a_duplicate_delivery_after_processing_is_a_no_op() {
+    let h = harness();
+    h.drop_bytes("in/asx_eod_a.csv", ASX.as_bytes()).await;
+    h.process_all("in/asx_eod_a.csv").await;
+    let again = h.engine.process("in/asx_eod_a.csv").await;
+    assert_eq!(again, Outcome::Gone { source: "s3://input/in/asx_eod_a.csv".into() });
+    assert_eq!(h.keys("input", "").await, ["done/asx_eod_a.csv"], "no spurious failed/ entry");
+    assert_eq!(h.parquet_rows("asx_eod").await, 3);
+}

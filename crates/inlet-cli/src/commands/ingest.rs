@@ -205,6 +205,7 @@ fn print_summary(state: &StateOptions, processed: &[Processed]) {
                     println!("{indent}  CATALOG NOT UPDATED: {error}; the files are written, run `inlet repair` once the cause is fixed");
                 }
             }
+            Outcome::Gone { .. } => println!("{indent}{name}: already processed"),
             Outcome::Failed(f) => {
                 failed += 1;
                 let mut place = format!("{:?}", f.stage).to_lowercase();

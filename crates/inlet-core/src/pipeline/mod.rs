@@ -558,6 +558,15 @@ fn parse_yaml(file: &str, text: &str) -> Result<PipelineDefinition, ConfigError>
     })
 }
 
+include!(concat!(env!("OUT_DIR"), "/embedded_pipelines.rs"));
+
+impl PipelineSet {
+    /// The pipelines under `pipelines/` when this crate was built.
+    pub fn embedded() -> Result<Self, ConfigErrors> {
+        Self::from_sources(EMBEDDED_PIPELINES.iter().copied())
+    }
+}
+
 /// Where a key goes.
 #[derive(Debug, Clone)]
 pub struct Route {

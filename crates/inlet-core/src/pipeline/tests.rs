@@ -145,3 +145,10 @@ fn the_folder_name_must_match() {
     assert_eq!(errors[0].field, "name");
     assert!(errors[0].fix.contains("name: wrong"));
 }
+
+#[test]
+fn the_embedded_pipelines_are_the_shipped_ones() {
+    let embedded = PipelineSet::embedded().unwrap();
+    let names: Vec<_> = embedded.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["a2e_buoy_ingest", "asx_eod"]);
+}

@@ -1,5 +1,5 @@
-//! Embeds every `pipelines/<name>/pipeline.yaml` into the binary, so `inlet`
-//! works from any folder with the pipelines it was built with.
+//! Embeds every `pipelines/<name>/pipeline.yaml` into the library, so the CLI
+//! and the Lambda binaries carry the pipelines they were built with.
 
 use std::path::Path;
 

@@ -1,0 +1,81 @@
+//! # inlet-aws
+//!
+//! The AWS side of inlet's traits:
+//!
+//! - [`S3ObjectStore`]: [`inlet_core::storage::ObjectStore`] over S3;
+//! - [`GlueCatalog`]: [`inlet_core::catalog::Catalog`] over the Glue Data Catalog;
+//! - [`AthenaQuery`]: SQL through Athena, for `inlet query --athena`.
+//!
+//! [`AwsSettings`] builds the SDK configuration from the standard AWS
+//! environment, with an optional endpoint URL so everything also runs against
+//! any S3-API service (moto, MinIO, LocalStack). Clients are built on demand,
+//! so a Lambda that needs one service pays for one client at start-up.
+
+mod athena;
+mod glue;
+mod s3;
+
+pub use athena::{AthenaError, AthenaQuery, QueryResult};
+pub use glue::GlueCatalog;
+pub use s3::S3ObjectStore;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+
+/// Where the AWS APIs are and how to reach them.
+#[derive(Debug, Clone, Default)]
+pub struct AwsSettings {
+    /// An endpoint for every service, e.g. `http://127.0.0.1:5000` for moto.
+    /// `AWS_ENDPOINT_URL` in the environment does the same.
+    pub endpoint_url: Option<String>,
+    /// Path-style S3 addressing (`endpoint/bucket/key`). Implied by an endpoint URL.
+    pub force_path_style: bool,
+}
+
+impl AwsSettings {
+    /// Settings from the environment: `AWS_ENDPOINT_URL` and
+    /// `INLET_S3_FORCE_PATH_STYLE` (true/1).
+    pub fn from_env() -> Self {
+        let endpoint_url = std::env::var("AWS_ENDPOINT_URL").ok().filter(|v| !v.is_empty());
+        let force_path_style =
+            std::env::var("INLET_S3_FORCE_PATH_STYLE").map(|v| v == "1" || v.eq_ignore_ascii_case("true")).unwrap_or(false);
+        Self { endpoint_url, force_path_style }
+    }
+
+    /// The SDK configuration: region, credentials and retries from the
+    /// standard chain, the endpoint from these settings.
+    pub async fn sdk_config(&self) -> SdkConfig {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(url) = &self.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        loader.load().await
+    }
+
+    pub fn s3_client(&self, config: &SdkConfig) -> aws_sdk_s3::Client {
+        let path_style = self.force_path_style || self.endpoint_url.is_some();
+        aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(config).force_path_style(path_style).build())
+    }
+
+    pub fn glue_client(&self, config: &SdkConfig) -> aws_sdk_glue::Client {
+        aws_sdk_glue::Client::new(config)
+    }
+
+    pub fn athena_client(&self, config: &SdkConfig) -> aws_sdk_athena::Client {
+        aws_sdk_athena::Client::new(config)
+    }
+}
+
+/// Renders an SDK error with its service code and message, not just "service error".
+pub(crate) fn describe<E: std::error::Error>(error: &E) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        let next = inner.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = inner.source();
+    }
+    text
+}

@@ -1,0 +1,243 @@
+//! [`ObjectStore`] over S3.
+
+use std::ops::Range;
+use std::path::Path;
+
+use async_trait::async_trait;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::primitives::{ByteStream, Length};
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use inlet_core::storage::{ObjectBody, ObjectLocation, ObjectMeta, ObjectStore, StoreError};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+use crate::describe;
+
+/// Files above this go up in parts, so no upload holds more than a part in flight.
+const MULTIPART_THRESHOLD: u64 = 16 << 20;
+/// S3's minimum part size is 5 MiB; 8 MiB keeps the part count low for files
+/// up to the 128 MiB target.
+const PART_SIZE: u64 = 8 << 20;
+
+/// Characters a CopySource may carry unencoded: the key's own slashes and the
+/// unreserved set.
+const COPY_SOURCE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'/').remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
+#[derive(Debug, Clone)]
+pub struct S3ObjectStore {
+    client: Client,
+}
+
+impl S3ObjectStore {
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    async fn put_multipart(&self, location: &ObjectLocation, path: &Path, size: u64) -> Result<(), StoreError> {
+        let backend = |message: String| StoreError::Backend { operation: "multipart upload", location: location.clone(), message };
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&location.bucket)
+            .key(&location.key)
+            .send()
+            .await
+            .map_err(|e| backend(describe(&e)))?;
+        let upload_id = created.upload_id().ok_or_else(|| backend("S3 returned no upload id".into()))?.to_owned();
+        let result = async {
+            let mut parts = Vec::new();
+            let mut offset = 0u64;
+            let mut number = 1;
+            while offset < size {
+                let length = PART_SIZE.min(size - offset);
+                let body = ByteStream::read_from()
+                    .path(path)
+                    .offset(offset)
+                    .length(Length::Exact(length))
+                    .build()
+                    .await
+                    .map_err(|e| backend(describe(&e)))?;
+                let part = self
+                    .client
+                    .upload_part()
+                    .bucket(&location.bucket)
+                    .key(&location.key)
+                    .upload_id(&upload_id)
+                    .part_number(number)
+                    .body(body)
+                    .send()
+                    .await
+                    .map_err(|e| backend(describe(&e)))?;
+                parts.push(CompletedPart::builder().part_number(number).set_e_tag(part.e_tag().map(str::to_owned)).build());
+                offset += length;
+                number += 1;
+            }
+            self.client
+                .complete_multipart_upload()
+                .bucket(&location.bucket)
+                .key(&location.key)
+                .upload_id(&upload_id)
+                .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+                .send()
+                .await
+                .map_err(|e| backend(describe(&e)))?;
+            Ok(())
+        }
+        .await;
+        if result.is_err() {
+            // Unfinished uploads cost storage until aborted.
+            let _ = self.client.abort_multipart_upload().bucket(&location.bucket).key(&location.key).upload_id(&upload_id).send().await;
+        }
+        result
+    }
+}
+
+fn not_found_or(location: &ObjectLocation, operation: &'static str, not_found: bool, message: String) -> StoreError {
+    if not_found {
+        StoreError::NotFound { location: location.clone() }
+    } else {
+        StoreError::Backend { operation, location: location.clone(), message }
+    }
+}
+
+#[async_trait]
+impl ObjectStore for S3ObjectStore {
+    async fn head(&self, location: &ObjectLocation) -> Result<ObjectMeta, StoreError> {
+        let output = self.client.head_object().bucket(&location.bucket).key(&location.key).send().await.map_err(|e| {
+            let not_found = e.as_service_error().is_some_and(|s| s.is_not_found());
+            not_found_or(location, "head", not_found, describe(&e))
+        })?;
+        Ok(ObjectMeta {
+            location: location.clone(),
+            size: output.content_length().unwrap_or(0).max(0) as u64,
+            e_tag: output.e_tag().map(|t| t.trim_matches('"').to_owned()),
+            last_modified: output.last_modified().and_then(|t| std::time::SystemTime::try_from(*t).ok()),
+        })
+    }
+
+    async fn get(&self, location: &ObjectLocation) -> Result<(ObjectMeta, ObjectBody), StoreError> {
+        let output = self.client.get_object().bucket(&location.bucket).key(&location.key).send().await.map_err(|e| {
+            let not_found = e.as_service_error().is_some_and(|s| s.is_no_such_key());
+            not_found_or(location, "get", not_found, describe(&e))
+        })?;
+        let meta = ObjectMeta {
+            location: location.clone(),
+            size: output.content_length().unwrap_or(0).max(0) as u64,
+            e_tag: output.e_tag().map(|t| t.trim_matches('"').to_owned()),
+            last_modified: output.last_modified().and_then(|t| std::time::SystemTime::try_from(*t).ok()),
+        };
+        Ok((meta, Box::pin(output.body.into_async_read())))
+    }
+
+    async fn get_range(&self, location: &ObjectLocation, range: Range<u64>) -> Result<Vec<u8>, StoreError> {
+        if range.is_empty() {
+            return Ok(Vec::new());
+        }
+        let output = self
+            .client
+            .get_object()
+            .bucket(&location.bucket)
+            .key(&location.key)
+            .range(format!("bytes={}-{}", range.start, range.end - 1))
+            .send()
+            .await
+            .map_err(|e| {
+                let not_found = e.as_service_error().is_some_and(|s| s.is_no_such_key());
+                not_found_or(location, "get", not_found, describe(&e))
+            })?;
+        let bytes = output.body.collect().await.map_err(|e| StoreError::Backend {
+            operation: "get",
+            location: location.clone(),
+            message: describe(&e),
+        })?;
+        Ok(bytes.into_bytes().to_vec())
+    }
+
+    async fn put_file(&self, location: &ObjectLocation, path: &Path) -> Result<ObjectMeta, StoreError> {
+        let size =
+            tokio::fs::metadata(path).await.map_err(|e| StoreError::Io { operation: "put", location: location.clone(), source: e })?.len();
+        if size > MULTIPART_THRESHOLD {
+            self.put_multipart(location, path, size).await?;
+        } else {
+            let body = ByteStream::from_path(path).await.map_err(|e| StoreError::Backend {
+                operation: "put",
+                location: location.clone(),
+                message: describe(&e),
+            })?;
+            self.client
+                .put_object()
+                .bucket(&location.bucket)
+                .key(&location.key)
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| StoreError::Backend { operation: "put", location: location.clone(), message: describe(&e) })?;
+        }
+        self.head(location).await
+    }
+
+    async fn put_bytes(&self, location: &ObjectLocation, bytes: Vec<u8>) -> Result<ObjectMeta, StoreError> {
+        let size = bytes.len() as u64;
+        let output = self
+            .client
+            .put_object()
+            .bucket(&location.bucket)
+            .key(&location.key)
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(|e| StoreError::Backend { operation: "put", location: location.clone(), message: describe(&e) })?;
+        Ok(ObjectMeta {
+            location: location.clone(),
+            size,
+            e_tag: output.e_tag().map(|t| t.trim_matches('"').to_owned()),
+            last_modified: None,
+        })
+    }
+
+    async fn rename(&self, from: &ObjectLocation, to: &ObjectLocation) -> Result<(), StoreError> {
+        // S3 has no rename: copy, then delete. A crash in between leaves both,
+        // and processing the source again is idempotent.
+        let source = format!("{}/{}", from.bucket, utf8_percent_encode(&from.key, COPY_SOURCE));
+        self.client.copy_object().bucket(&to.bucket).key(&to.key).copy_source(source).send().await.map_err(|e| {
+            let not_found = e.as_service_error().and_then(|s| aws_sdk_s3::error::ProvideErrorMetadata::code(s)) == Some("NoSuchKey");
+            not_found_or(from, "copy", not_found, describe(&e))
+        })?;
+        self.delete(from).await
+    }
+
+    async fn delete(&self, location: &ObjectLocation) -> Result<(), StoreError> {
+        self.client.delete_object().bucket(&location.bucket).key(&location.key).send().await.map_err(|e| StoreError::Backend {
+            operation: "delete",
+            location: location.clone(),
+            message: describe(&e),
+        })?;
+        Ok(())
+    }
+
+    async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectMeta>, StoreError> {
+        let mut pages = self.client.list_objects_v2().bucket(bucket).prefix(prefix).into_paginator().send();
+        let mut found = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| StoreError::Backend {
+                operation: "list",
+                location: ObjectLocation::new(bucket, prefix),
+                message: describe(&e),
+            })?;
+            for object in page.contents() {
+                let Some(key) = object.key() else { continue };
+                found.push(ObjectMeta {
+                    location: ObjectLocation::new(bucket, key),
+                    size: object.size().unwrap_or(0).max(0) as u64,
+                    e_tag: object.e_tag().map(|t| t.trim_matches('"').to_owned()),
+                    last_modified: object.last_modified().and_then(|t| std::time::SystemTime::try_from(*t).ok()),
+                });
+            }
+        }
+        found.sort_by(|a, b| a.location.key.cmp(&b.location.key));
+        Ok(found)
+    }
+}

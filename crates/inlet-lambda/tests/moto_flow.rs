@@ -1,0 +1,220 @@
+//! The data path on moto's server: files dropped through the S3 API, the SQS
+//! messages moto really produced, handed to the unzip, pipeline-runner and
+//! partitioner handlers; results checked in moto's S3 and Glue.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use aws_sdk_s3::primitives::ByteStream;
+use inlet_aws::{GlueCatalog, S3ObjectStore};
+use inlet_core::pipeline::PipelineSet;
+use inlet_core::{Engine, EngineConfig, Registrar};
+use support::*;
+
+struct Functions {
+    engine: Engine,
+    registrar: Registrar,
+}
+
+fn functions(moto: &Moto) -> Functions {
+    let store = Arc::new(S3ObjectStore::new(moto.s3()));
+    let config = EngineConfig { input_bucket: "input".into(), output_bucket: "output".into(), ..EngineConfig::default() };
+    let engine = Engine::new(store.clone(), Arc::new(PipelineSet::embedded().unwrap()), config);
+    let registrar = Registrar::new(store, Arc::new(GlueCatalog::new(moto.glue())), "output", "inlet");
+    Functions { engine, registrar }
+}
+
+async fn put(moto: &Moto, key: &str, body: Vec<u8>) {
+    moto.s3().put_object().bucket("input").key(key).body(ByteStream::from(body)).send().await.unwrap();
+}
+
+async fn keys(moto: &Moto, bucket: &str, prefix: &str) -> Vec<String> {
+    let listed = moto.s3().list_objects_v2().bucket(bucket).prefix(prefix).send().await.unwrap();
+    listed.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect()
+}
+
+/// Rows per table in moto's output bucket, read from the Parquet files.
+async fn parquet_rows(moto: &Moto) -> BTreeMap<String, u64> {
+    let mut rows = BTreeMap::new();
+    let dir = tempfile::tempdir().unwrap();
+    for key in keys(moto, "output", "").await.into_iter().filter(|k| k.ends_with(".parquet")) {
+        let body = moto.s3().get_object().bucket("output").key(&key).send().await.unwrap().body.collect().await.unwrap().into_bytes();
+        let path = dir.path().join("f.parquet");
+        std::fs::write(&path, &body).unwrap();
+        let reader = parquet::file::reader::SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
+        let n = parquet::file::reader::FileReader::metadata(&reader).file_metadata().num_rows() as u64;
+        *rows.entry(key.split('/').next().unwrap().to_owned()).or_default() += n;
+    }
+    rows
+}
+
+/// Hands a queue's messages to a handler, deleting the ones it did not report as failed.
+async fn drain<F, Fut>(moto: &Moto, url: &str, handler: F) -> Vec<serde_json::Value>
+where
+    F: Fn(serde_json::Value) -> Fut,
+    Fut: std::future::Future<Output = serde_json::Value>,
+{
+    let sqs = moto.sqs();
+    let mut answers = Vec::new();
+    loop {
+        let messages = receive(&sqs, url).await;
+        if messages.is_empty() {
+            return answers;
+        }
+        let answer = handler(sqs_event(&messages)).await;
+        let failed: Vec<&str> =
+            answer["batchItemFailures"].as_array().unwrap().iter().map(|f| f["itemIdentifier"].as_str().unwrap()).collect();
+        assert!(failed.is_empty(), "unexpected failures: {answer}");
+        delete_all(&sqs, url, &messages).await;
+        answers.push(answer);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buoy_zips_flow_through_unzip_runner_and_partitioner_exactly_once() {
+    let moto = Moto::start().await;
+    let queues = data_path(&moto).await;
+    let f = functions(&moto);
+
+    let mut expected: BTreeMap<String, u64> = BTreeMap::new();
+    let mut members = 0;
+    for zip in buoy_zips() {
+        for (table, rows) in raw_rows_per_table(&zip) {
+            *expected.entry(table).or_default() += rows;
+            members += 1;
+        }
+        put(&moto, &format!("in/{}", zip.file_name().unwrap().to_string_lossy()), std::fs::read(&zip).unwrap()).await;
+    }
+
+    // The unzip queue holds the s3:TestEvent from the notification set-up, then the archives.
+    let unzip_answers = drain(&moto, &queues.unzip, |event| {
+        let engine = f.engine.clone();
+        async move { inlet_lambda::unzip::handle(&engine, &event).await.unwrap() }
+    })
+    .await;
+    let expanded: usize =
+        unzip_answers.iter().flat_map(|a| a["results"].as_array().unwrap().clone()).filter(|r| r["outcome"] == "expanded").count();
+    assert_eq!(expanded, buoy_zips().len());
+
+    // The runner gets every member; deliver each batch twice, the second time reversed.
+    let sqs = moto.sqs();
+    let member_messages = receive(&sqs, &queues.runner).await;
+    let test_events = member_messages.iter().filter(|m| m.body().unwrap().contains("s3:TestEvent")).count();
+    assert_eq!(member_messages.len() - test_events, members, "one message per CSV member");
+    for chunk in member_messages.chunks(10) {
+        let first = inlet_lambda::pipeline_runner::handle(&f.engine, &sqs_event(chunk)).await.unwrap();
+        assert_eq!(first["batchItemFailures"], serde_json::json!([]), "{first}");
+        let mut reversed = chunk.to_vec();
+        reversed.reverse();
+        let second = inlet_lambda::pipeline_runner::handle(&f.engine, &sqs_event(&reversed)).await.unwrap();
+        assert!(second["results"].as_array().unwrap().iter().all(|r| r["outcome"] == "gone"), "a redelivery does nothing: {second}");
+        assert_eq!(second["batchItemFailures"], serde_json::json!([]));
+    }
+    delete_all(&sqs, &queues.runner, &member_messages).await;
+
+    // moto delivered a notification per Parquet object to the partitioner queue.
+    drain(&moto, &queues.partitioner, |event| {
+        let registrar = f.registrar.clone();
+        async move { inlet_lambda::partitioner::handle(&registrar, &event).await.unwrap() }
+    })
+    .await;
+
+    assert_eq!(parquet_rows(&moto).await, expected, "Parquet rows equal the raw CSV records");
+    let inputs = keys(&moto, "input", "").await;
+    assert!(inputs.iter().all(|k| k.starts_with("done/")), "every input ends in done/: {inputs:?}");
+    assert!(!inputs.iter().any(|k| k.contains("__MACOSX")), "macOS debris is skipped");
+
+    let glue = moto.glue();
+    let tables = glue.get_tables().database_name("inlet").send().await.unwrap();
+    let names: Vec<&str> = tables.table_list().iter().map(|t| t.name()).collect();
+    assert_eq!(names.len(), expected.len(), "{names:?}");
+    for table in tables.table_list() {
+        let descriptor = table.storage_descriptor().unwrap();
+        assert_eq!(
+            descriptor.serde_info().unwrap().serialization_library(),
+            Some("org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe")
+        );
+        assert_eq!(descriptor.columns()[0].name(), "time");
+        assert_eq!(descriptor.columns()[0].r#type(), Some("timestamp"));
+        let keys: Vec<(&str, Option<&str>)> = table.partition_keys().iter().map(|k| (k.name(), k.r#type())).collect();
+        assert_eq!(keys, [("location", Some("string")), ("year", Some("string")), ("month", Some("string"))]);
+        let partitions = glue.get_partitions().database_name("inlet").table_name(table.name()).send().await.unwrap();
+        assert_eq!(partitions.partitions().len(), buoy_zips().len(), "{}: one partition per location", table.name());
+        for partition in partitions.partitions() {
+            let columns: Vec<&str> = partition.storage_descriptor().unwrap().columns().iter().map(|c| c.name()).collect();
+            let table_columns: Vec<&str> = descriptor.columns().iter().map(|c| c.name()).collect();
+            assert_eq!(columns, table_columns, "partition schema in line with the table's");
+        }
+    }
+    let conductivity = glue.get_table().database_name("inlet").name("a2e_buoy_conductivity").send().await.unwrap();
+    let column =
+        conductivity.table().unwrap().storage_descriptor().unwrap().columns().iter().find(|c| c.name() == "conductivity").unwrap().clone();
+    assert_eq!(column.parameters().unwrap()["units"], "Siemens/m");
+
+    // Replaying everything (the partitioner too) changes nothing.
+    let before = parquet_rows(&moto).await;
+    let repaired = inlet_lambda::partitioner::handle(&f.registrar, &serde_json::json!({"action": "repair"})).await.unwrap();
+    assert_eq!(repaired["repair"]["partitions_added"], 0, "{repaired}");
+    assert_eq!(parquet_rows(&moto).await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_with_spaces_and_plus_signs_and_a_poison_message() {
+    let moto = Moto::start().await;
+    let queues = data_path(&moto).await;
+    let f = functions(&moto);
+    let sqs = moto.sqs();
+
+    put(&moto, "in/asx_eod_end of day+v2.csv", b"AAA,20201201,1,2,0.5,1.5,100\nBBB,20201201,3,4,2.5,3.5,200\n".to_vec()).await;
+    // The notification set-up's test events go first; the handler ignores them.
+    let test_events = receive(&sqs, &queues.runner).await;
+    let ignored = inlet_lambda::pipeline_runner::handle(&f.engine, &sqs_event(&test_events)).await.unwrap();
+    assert_eq!(ignored["batchItemFailures"], serde_json::json!([]));
+    delete_all(&sqs, &queues.runner, &test_events).await;
+    let mut messages: Vec<_> = test_events.into_iter().filter(|m| !m.body().unwrap().contains("s3:TestEvent")).collect();
+    assert_eq!(messages.len(), 1);
+    assert!(messages[0].body().unwrap().contains("asx_eod_end+of+day%2Bv2.csv"), "moto encodes the key: {}", messages[0].body().unwrap());
+
+    // A poison message shares the batch with the good one.
+    sqs.send_message().queue_url(&queues.runner).message_body("{ this is not an event").send().await.unwrap();
+    messages.extend(receive(&sqs, &queues.runner).await);
+    assert_eq!(messages.len(), 2);
+    let poison_id = messages.iter().find(|m| m.body().unwrap().starts_with("{ this")).unwrap().message_id().unwrap().to_owned();
+    let answer = inlet_lambda::pipeline_runner::handle(&f.engine, &sqs_event(&messages)).await.unwrap();
+    assert_eq!(answer["batchItemFailures"], serde_json::json!([{ "itemIdentifier": poison_id }]), "{answer}");
+    let good: Vec<_> = messages.iter().filter(|m| m.message_id() != Some(poison_id.as_str())).cloned().collect();
+    delete_all(&sqs, &queues.runner, &good).await;
+    assert_eq!(keys(&moto, "input", "").await, ["done/asx_eod_end of day+v2.csv"]);
+
+    // The Lambda event source would redeliver it; after two receives it belongs to the DLQ.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let again = receive(&sqs, &queues.runner).await;
+        if !again.is_empty() {
+            let answer = inlet_lambda::pipeline_runner::handle(&f.engine, &sqs_event(&again)).await.unwrap();
+            assert_eq!(answer["batchItemFailures"].as_array().unwrap().len(), again.len());
+        }
+        let dead = sqs.receive_message().queue_url(&queues.runner_dlq).send().await.unwrap().messages.unwrap_or_default();
+        if let Some(message) = dead.first() {
+            assert_eq!(message.body(), Some("{ this is not an event"));
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the poison message never reached the DLQ");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_event_alone_is_ignored() {
+    let moto = Moto::start().await;
+    let queues = data_path(&moto).await;
+    let f = functions(&moto);
+    let messages = receive(&moto.sqs(), &queues.unzip).await;
+    assert_eq!(messages.len(), 1);
+    assert!(messages[0].body().unwrap().contains("s3:TestEvent"));
+    let answer = inlet_lambda::unzip::handle(&f.engine, &sqs_event(&messages)).await.unwrap();
+    assert_eq!(answer["batchItemFailures"], serde_json::json!([]));
+    assert_eq!(answer["results"], serde_json::json!([]));
+}
