@@ -91,10 +91,10 @@ impl AthenaQuery {
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| AthenaError::Call { operation: "GetQueryResults", message: describe(&e) })?;
             let Some(result_set) = page.result_set() else { continue };
-            if columns.is_empty() {
-                if let Some(metadata) = result_set.result_set_metadata() {
-                    columns = metadata.column_info().iter().map(|c| c.name().to_owned()).collect();
-                }
+            if columns.is_empty()
+                && let Some(metadata) = result_set.result_set_metadata()
+            {
+                columns = metadata.column_info().iter().map(|c| c.name().to_owned()).collect();
             }
             let mut page_rows: Vec<Vec<Option<String>>> =
                 result_set.rows().iter().map(|row| row.data().iter().map(|d| d.var_char_value().map(str::to_owned)).collect()).collect();

@@ -53,7 +53,7 @@ impl Harness {
                     let outputs: Vec<String> = report.outputs().cloned().collect();
                     self.registrar.register(&outputs).await.unwrap();
                 }
-                Outcome::Failed(_) => {}
+                Outcome::Failed(_) | Outcome::Gone { .. } => {}
             }
             outcomes.push(outcome);
         }

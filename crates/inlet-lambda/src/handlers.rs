@@ -89,10 +89,10 @@ async fn process(engine: &Engine, objects: Vec<ObjectEvent>, wants: fn(&str) -> 
             continue;
         }
         let outcome = engine.process(&object.key).await;
-        if let Outcome::Failed(failure) = &outcome {
-            if !failure.filed {
-                return Err(format!("{} failed and could not be moved to failed/: {}", object.key, failure.error));
-            }
+        if let Outcome::Failed(failure) = &outcome
+            && !failure.filed
+        {
+            return Err(format!("{} failed and could not be moved to failed/: {}", object.key, failure.error));
         }
         results.push(serde_json::to_value(&outcome).expect("an outcome serializes"));
     }
