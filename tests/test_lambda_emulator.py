@@ -1,0 +1,200 @@
+"""Each Lambda binary under cargo-lambda's Runtime API emulator, fed the real
+SQS messages moto produced, against moto's S3 and Glue."""
+import io
+import json
+import os
+import socket
+import subprocess
+import time
+import zipfile
+
+import boto3
+import pytest
+
+from conftest import REPO
+
+VENV_BIN = REPO / ".venv" / "bin"
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port, seconds, process):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"process exited with {process.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"nothing listened on 127.0.0.1:{port} within {seconds} s")
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory):
+    port = free_port()
+    log = open(tmp_path_factory.mktemp("moto") / "moto.log", "w")
+    server = subprocess.Popen([str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log)
+    try:
+        wait_for_port(port, 30, server)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def client(service, endpoint):
+    return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+@pytest.fixture(scope="module")
+def aws(moto):
+    s3, sqs, glue = client("s3", moto), client("sqs", moto), client("glue", moto)
+    for bucket in ("input", "output"):
+        s3.create_bucket(Bucket=bucket)
+    queues = {}
+    for name in ("unzip", "runner", "partitioner"):
+        url = sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        queues[name] = (url, arn)
+
+    def rule(arn, prefix, suffix):
+        rules = [{"Name": "suffix", "Value": suffix}] + ([{"Name": "prefix", "Value": prefix}] if prefix else [])
+        return {"QueueArn": arn, "Events": ["s3:ObjectCreated:*"], "Filter": {"Key": {"FilterRules": rules}}}
+
+    s3.put_bucket_notification_configuration(
+        Bucket="input",
+        NotificationConfiguration={"QueueConfigurations": [rule(queues["unzip"][1], "in/", ".zip"), rule(queues["runner"][1], "in/", ".csv")]},
+    )
+    s3.put_bucket_notification_configuration(Bucket="output", NotificationConfiguration={"QueueConfigurations": [rule(queues["partitioner"][1], "", ".parquet")]})
+    glue.create_database(DatabaseInput={"Name": "inlet"})
+    return {"s3": s3, "sqs": sqs, "glue": glue, "queues": {k: v[0] for k, v in queues.items()}}
+
+
+@pytest.fixture(scope="module")
+def emulator(moto, tmp_path_factory):
+    """`cargo lambda watch` on a loopback port, with the functions' environment pointing at moto."""
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("emulator") / "watch.log"
+    environment = {"INPUT_BUCKET": "input", "OUTPUT_BUCKET": "output", "GLUE_DATABASE": "inlet", "AWS_ENDPOINT_URL": moto, **CREDENTIALS}
+    args = [str(VENV_BIN / "cargo-lambda"), "lambda", "watch", "--ignore-changes", "-A", "127.0.0.1", "-P", str(port)]
+    for key, value in environment.items():
+        args += ["--env-var", f"{key}={value}"]
+    env = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
+    log = open(log_path, "w")
+    watch = subprocess.Popen(args, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for_port(port, 60, watch)
+        yield {"port": port, "log": log_path, "env": env}
+    finally:
+        os.killpg(watch.pid, 15)
+        watch.wait(timeout=20)
+
+
+def invoke(emulator, function, payload, tmp_path):
+    event = tmp_path / f"{function}-event.json"
+    event.write_text(json.dumps(payload))
+    result = subprocess.run(
+        [str(VENV_BIN / "cargo-lambda"), "lambda", "invoke", function, "-A", "127.0.0.1", "-P", str(emulator["port"]), "--data-file", str(event)],
+        cwd=REPO,
+        env=emulator["env"],
+        capture_output=True,
+        text=True,
+        timeout=900,  # the first invocation of a function compiles it
+    )
+    assert result.returncode == 0, f"{function}: {result.stdout}\n{result.stderr}"
+    return json.loads(result.stdout)
+
+
+def sqs_event(messages):
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"], "attributes": {},
+                "messageAttributes": {}, "md5OfBody": m["MD5OfBody"], "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q", "awsRegion": "us-east-1",
+            }
+            for m in messages
+        ]
+    }
+
+
+def take(sqs, url):
+    messages = []
+    for _ in range(20):
+        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+        if not batch:
+            break
+        messages += batch
+    for m in messages:
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    return messages
+
+
+def buoy_zip():
+    with open(REPO / "data" / "buoy.z05.00.20210115.000000.zip", "rb") as f:
+        return f.read()
+
+
+def test_unzip_runner_and_partitioner_under_the_runtime_api(aws, emulator, tmp_path):
+    s3, sqs, queues = aws["s3"], aws["sqs"], aws["queues"]
+    archive = buoy_zip()
+    members = [n for n in zipfile.ZipFile(io.BytesIO(archive)).namelist() if n.endswith(".csv")]
+    s3.put_object(Bucket="input", Key="in/buoy.z05.00.20210115.000000.zip", Body=archive)
+
+    answer = invoke(emulator, "unzip", sqs_event(take(sqs, queues["unzip"])), tmp_path)
+    assert answer["batchItemFailures"] == []
+    expanded = [r for r in answer["results"] if r["outcome"] == "expanded"]
+    assert len(expanded) == 1 and len(expanded[0]["members"]) == len(members)
+
+    runner_messages = [m for m in take(sqs, queues["runner"]) if "s3:TestEvent" not in m["Body"]]
+    assert len(runner_messages) == len(members)
+    answer = invoke(emulator, "pipeline-runner", sqs_event(runner_messages), tmp_path)
+    assert answer["batchItemFailures"] == []
+    loaded = [r for r in answer["results"] if r["outcome"] == "loaded"]
+    assert sorted(r["table"] for r in loaded) == sorted(f"a2e_buoy_{m.split('.')[-2]}" for m in members)
+    assert all(r["rows_out"] == 144 and r["rows_rejected"] == 0 for r in loaded)
+
+    answer = invoke(emulator, "partitioner", sqs_event(take(sqs, queues["partitioner"])), tmp_path)
+    assert answer["batchItemFailures"] == []
+    tables = aws["glue"].get_tables(DatabaseName="inlet")["TableList"]
+    assert sorted(t["Name"] for t in tables) == sorted(r["table"] for r in loaded)
+    for table in tables:
+        partitions = aws["glue"].get_partitions(DatabaseName="inlet", TableName=table["Name"])["Partitions"]
+        assert [p["Values"] for p in partitions] == [["humboldt", "2021", "01"]]
+
+    inputs = [o["Key"] for o in s3.list_objects_v2(Bucket="input")["Contents"]]
+    assert all(k.startswith("done/") for k in inputs), inputs
+
+    # The functions log JSON lines with the request id and the row counts.
+    lines = [json.loads(l) for l in emulator["log"].read_text().splitlines() if l.startswith("{")]
+    loaded_logs = [l for l in lines if l.get("message") == "loaded"]
+    assert len(loaded_logs) == len(members)
+    for line in loaded_logs:
+        assert line["span"]["requestId"]
+        assert line["bucket"] == "input" and line["key"].startswith("in/buoy.z05")
+        assert line["pipeline"] == "a2e_buoy_ingest" and line["rows_in"] == line["rows_out"] == 144 and line["rows_rejected"] == 0
+        assert "duration_ms" in line
+
+
+def test_a_direct_s3_event_and_a_test_event(aws, emulator, tmp_path):
+    s3 = aws["s3"]
+    s3.put_object(Bucket="input", Key="in/asx_eod_direct one.csv", Body=b"AAA,20201201,1,2,0.5,1.5,100\n")
+    take(aws["sqs"], aws["queues"]["runner"])
+    direct = json.loads((REPO / "tests" / "events" / "s3-put-buoy.json").read_text())
+    record = direct["Records"][0]
+    record["s3"]["bucket"]["name"] = "input"
+    record["s3"]["object"]["key"] = "in/asx_eod_direct+one.csv"
+    answer = invoke(emulator, "pipeline-runner", direct, tmp_path)
+    assert [r["outcome"] for r in answer["results"]] == ["loaded"]
+    assert answer["results"][0]["done_key"] == "done/asx_eod_direct one.csv"
+
+    test_event = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2026-01-01T00:00:00Z", "Bucket": "input"}
+    answer = invoke(emulator, "unzip", {"Records": [{"messageId": "t", "body": json.dumps(test_event), "eventSource": "aws:sqs", "receiptHandle": "r", "attributes": {}, "messageAttributes": {}}]}, tmp_path)
+    assert answer == {"batchItemFailures": [], "results": []}
