@@ -19,7 +19,9 @@ pub use athena::{AthenaError, AthenaQuery, QueryResult};
 pub use glue::GlueCatalog;
 pub use s3::S3ObjectStore;
 
-use aws_config::{BehaviorVersion, SdkConfig};
+pub use aws_config::SdkConfig;
+
+use aws_config::BehaviorVersion;
 
 /// Where the AWS APIs are and how to reach them.
 #[derive(Debug, Clone, Default)]

@@ -6,7 +6,6 @@
 mod commands;
 mod state;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -15,8 +14,10 @@ const ABOUT: &str = "Turn files into partitioned Parquet tables you can query wi
 
 inlet routes each file to a pipeline by its name, checks its rows, writes \
 Snappy Parquet under Hive partitions and registers the tables in a catalog. \
-Here everything lives in a state directory: buckets are folders, the catalog \
-is a JSON file, and `inlet query` runs SQL locally.";
+By default everything lives in a state directory: buckets are folders, the \
+catalog is a JSON file, and `inlet query` runs SQL locally. With --backend aws \
+(or --endpoint URL) the same commands work on S3 and Glue, and \
+`inlet query --athena` runs SQL in Athena.";
 
 const AFTER_HELP: &str = "Examples:
   inlet ingest data/                         # every file under data/
@@ -29,14 +30,8 @@ const AFTER_HELP: &str = "Examples:
 #[derive(Debug, Parser)]
 #[command(name = "inlet", version, about = ABOUT, after_help = AFTER_HELP)]
 struct Cli {
-    /// Where buckets, the catalog and scratch files live.
-    #[arg(long, global = true, env = "INLET_STATE_DIR", default_value = ".inlet")]
-    state_dir: PathBuf,
-
-    /// Folder of pipeline definitions (<name>/pipeline.yaml). Defaults to
-    /// ./pipelines when it exists, else the pipelines built into inlet.
-    #[arg(long, global = true, env = "INLET_PIPELINES")]
-    pipelines: Option<PathBuf>,
+    #[command(flatten)]
+    state: state::StateOptions,
 
     /// Log format on standard error.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "INLET_LOG_FORMAT")]
@@ -97,21 +92,28 @@ fn init_logging(format: LogFormat, verbose: u8) {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format, cli.verbose);
-    let state = state::StateOptions { state_dir: cli.state_dir, pipelines: cli.pipelines };
-    let result = match cli.command {
+    match run(cli.state, cli.command).await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(options: state::StateOptions, command: Command) -> anyhow::Result<ExitCode> {
+    // Checking pipeline definitions needs no backend.
+    if let Command::Pipelines(args) = command {
+        return commands::pipelines::run(&options, args).await;
+    }
+    let state = options.open().await?;
+    match command {
         Command::Ingest(args) => commands::ingest::run(&state, args).await,
         Command::Query(args) => commands::query::run(&state, args).await,
         Command::Tables(args) => commands::tables::run(&state, args).await,
         Command::Failed(args) => commands::failed::run(&state, args).await,
         Command::Redrive(args) => commands::redrive::run(&state, args).await,
         Command::Repair(args) => commands::repair::run(&state, args).await,
-        Command::Pipelines(args) => commands::pipelines::run(&state, args).await,
-    };
-    match result {
-        Ok(code) => code,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::from(2)
-        }
+        Command::Pipelines(_) => unreachable!("handled above"),
     }
 }

@@ -1,17 +1,59 @@
-//! Opening the state directory: the local store, catalog and pipelines.
+//! Opening the backends a command works on.
+//!
+//! `local` (the default): buckets are folders under the state directory and
+//! the catalog is `catalog.json` there. `aws`: S3 buckets and the Glue
+//! catalog, through the standard AWS environment, optionally at another
+//! S3-API endpoint (moto, MinIO). The commands see only the traits.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use inlet_core::catalog::LocalCatalog;
+use inlet_aws::{AwsSettings, GlueCatalog, S3ObjectStore};
+use inlet_core::catalog::{Catalog, LocalCatalog};
 use inlet_core::pipeline::PipelineSet;
-use inlet_core::storage::LocalObjectStore;
+use inlet_core::storage::{LocalObjectStore, ObjectStore};
 use inlet_core::{Engine, EngineConfig, Registrar};
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendKind {
+    /// Folders and a JSON catalog under --state-dir.
+    Local,
+    /// S3 and Glue, from the standard AWS environment (and --endpoint).
+    Aws,
+}
+
+/// The options that choose and configure the backends.
+#[derive(Debug, Clone, clap::Args)]
 pub struct StateOptions {
+    /// Where local buckets, the local catalog and scratch files live.
+    #[arg(long, global = true, env = "INLET_STATE_DIR", default_value = ".inlet")]
     pub state_dir: PathBuf,
+
+    /// Folder of pipeline definitions (<name>/pipeline.yaml). Defaults to
+    /// ./pipelines when it exists, else the pipelines built into inlet.
+    #[arg(long, global = true, env = "INLET_PIPELINES")]
     pub pipelines: Option<PathBuf>,
+
+    /// Where buckets and the catalog are. An --endpoint implies aws.
+    #[arg(long, global = true, value_enum, env = "INLET_BACKEND", default_value_t = BackendKind::Local)]
+    pub backend: BackendKind,
+
+    /// An S3-API endpoint for every AWS service, e.g. http://127.0.0.1:5000.
+    #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
+    pub endpoint: Option<String>,
+
+    /// The bucket files are dropped into.
+    #[arg(long, global = true, env = "INLET_INPUT_BUCKET", default_value = "input")]
+    pub input_bucket: String,
+
+    /// The bucket Parquet is written to.
+    #[arg(long, global = true, env = "INLET_OUTPUT_BUCKET", default_value = "output")]
+    pub output_bucket: String,
+
+    /// The catalog database tables are registered in.
+    #[arg(long, global = true, env = "INLET_DATABASE", default_value = "inlet")]
+    pub database: String,
 }
 
 /// Where the pipelines in use came from.
@@ -29,13 +71,38 @@ impl std::fmt::Display for PipelineSource {
     }
 }
 
+/// The opened backends.
+pub struct State {
+    pub options: StateOptions,
+    pub store: Arc<dyn ObjectStore>,
+    pub catalog: Arc<dyn Catalog>,
+    /// Set for the local backend: DataFusion reads its folders.
+    pub local: Option<LocalObjectStore>,
+    /// Set for the AWS backend: Athena needs it.
+    pub aws: Option<(AwsSettings, inlet_aws::SdkConfig)>,
+}
+
 impl StateOptions {
-    pub fn store(&self) -> LocalObjectStore {
-        LocalObjectStore::new(self.state_dir.join("buckets"))
+    pub fn kind(&self) -> BackendKind {
+        if self.endpoint.is_some() { BackendKind::Aws } else { self.backend }
     }
 
-    pub fn catalog(&self) -> LocalCatalog {
-        LocalCatalog::new(self.state_dir.join("catalog.json"))
+    pub async fn open(self) -> anyhow::Result<State> {
+        match self.kind() {
+            BackendKind::Local => {
+                let store = LocalObjectStore::new(self.state_dir.join("buckets"));
+                let local = LocalObjectStore::new(self.state_dir.join("buckets"));
+                let catalog = LocalCatalog::new(self.state_dir.join("catalog.json"));
+                Ok(State { options: self, store: Arc::new(store), catalog: Arc::new(catalog), local: Some(local), aws: None })
+            }
+            BackendKind::Aws => {
+                let settings = AwsSettings { endpoint_url: self.endpoint.clone(), force_path_style: self.endpoint.is_some() };
+                let sdk = settings.sdk_config().await;
+                let store = S3ObjectStore::new(settings.s3_client(&sdk));
+                let catalog = GlueCatalog::new(settings.glue_client(&sdk));
+                Ok(State { options: self, store: Arc::new(store), catalog: Arc::new(catalog), local: None, aws: Some((settings, sdk)) })
+            }
+        }
     }
 
     pub fn load_pipelines(&self) -> anyhow::Result<(PipelineSet, PipelineSource)> {
@@ -54,20 +121,41 @@ impl StateOptions {
             }
         }
     }
+}
 
-    pub fn engine(&self, config: EngineConfig) -> anyhow::Result<Engine> {
-        std::fs::create_dir_all(&self.state_dir)
-            .with_context(|| format!("cannot create the state directory {}", self.state_dir.display()))?;
-        let (pipelines, source) = self.load_pipelines()?;
-        tracing::info!(pipelines = %source, "loaded pipelines");
-        let config = EngineConfig { scratch_dir: Some(self.state_dir.join("scratch")), ..config };
-        Ok(Engine::new(Arc::new(self.store()), Arc::new(pipelines), config))
+impl State {
+    pub fn engine_config(&self) -> EngineConfig {
+        EngineConfig {
+            input_bucket: self.options.input_bucket.clone(),
+            output_bucket: self.options.output_bucket.clone(),
+            database: self.options.database.clone(),
+            scratch_dir: Some(self.options.state_dir.join("scratch")),
+            ..EngineConfig::default()
+        }
     }
 
-    /// Registers output files in the local catalog, as the partitioner does in AWS.
+    /// The engine, with `tune` applied to its configuration.
+    pub fn engine(&self, tune: impl FnOnce(&mut EngineConfig)) -> anyhow::Result<Engine> {
+        std::fs::create_dir_all(&self.options.state_dir)
+            .with_context(|| format!("cannot create the state directory {}", self.options.state_dir.display()))?;
+        let (pipelines, source) = self.options.load_pipelines()?;
+        tracing::info!(pipelines = %source, "loaded pipelines");
+        let mut config = self.engine_config();
+        tune(&mut config);
+        Ok(Engine::new(Arc::clone(&self.store), Arc::new(pipelines), config))
+    }
+
+    /// Registers output files in the catalog, as the partitioner does.
     pub fn registrar(&self) -> Registrar {
-        let defaults = EngineConfig::default();
-        Registrar::new(Arc::new(self.store()), Arc::new(self.catalog()), defaults.output_bucket, defaults.database)
+        Registrar::new(Arc::clone(&self.store), Arc::clone(&self.catalog), &self.options.output_bucket, &self.options.database)
+    }
+
+    /// Where to tell the user an object is.
+    pub fn describe(&self, bucket: &str, key: &str) -> String {
+        match &self.local {
+            Some(local) => local.bucket_path(bucket).join(key).display().to_string(),
+            None => format!("s3://{bucket}/{key}"),
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use inlet_core::storage::{ObjectLocation, ObjectStore};
 use inlet_core::{Failure, layout};
 use tokio::io::AsyncReadExt;
 
-use crate::state::StateOptions;
+use crate::state::State;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -37,9 +37,8 @@ pub async fn failed_inputs(store: &dyn ObjectStore, bucket: &str) -> anyhow::Res
     Ok(found)
 }
 
-pub async fn run(state: &StateOptions, args: Args) -> anyhow::Result<ExitCode> {
-    let store = state.store();
-    let failed = failed_inputs(&store, &inlet_core::EngineConfig::default().input_bucket).await?;
+pub async fn run(state: &State, args: Args) -> anyhow::Result<ExitCode> {
+    let failed = failed_inputs(state.store.as_ref(), &state.options.input_bucket).await?;
     if failed.is_empty() && !args.json {
         println!("no failed inputs");
     }

@@ -9,10 +9,10 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use inlet_core::archive::ArchiveLimits;
 use inlet_core::storage::ObjectLocation;
-use inlet_core::{Engine, EngineConfig, Outcome, Registrar, layout};
+use inlet_core::{Engine, Outcome, Registrar, layout};
 use tokio::task::JoinSet;
 
-use crate::state::StateOptions;
+use crate::state::State;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -51,10 +51,10 @@ pub struct Processed {
     pub parent: Option<usize>,
 }
 
-pub async fn run(state: &StateOptions, args: Args) -> anyhow::Result<ExitCode> {
+pub async fn run(state: &State, args: Args) -> anyhow::Result<ExitCode> {
     let limits =
         ArchiveLimits { max_ratio: args.max_expansion_ratio, max_total_bytes: args.max_expanded_mib << 20, ..ArchiveLimits::default() };
-    let engine = state.engine(EngineConfig { archive_limits: limits, ..EngineConfig::default() })?;
+    let engine = state.engine(|config| config.archive_limits = limits)?;
 
     let mut keys = Vec::new();
     let mut missing = 0;
@@ -174,7 +174,7 @@ pub async fn process_keys(engine: &Engine, registrar: &Registrar, keys: Vec<Stri
     results
 }
 
-fn print_summary(state: &StateOptions, processed: &[Processed]) {
+fn print_summary(state: &State, processed: &[Processed]) {
     let (mut loaded, mut failed, mut rows, mut rejected) = (0, 0, 0u64, 0u64);
     let mut print = |index: usize, depth: usize| {
         let p = &processed[index];
@@ -216,9 +216,8 @@ fn print_summary(state: &StateOptions, processed: &[Processed]) {
                     place.push_str(&format!(", member {member}"));
                 }
                 println!("{indent}{name}: FAILED ({place}): {}", f.error);
-                let document =
-                    state.state_dir.join("buckets").join(state_bucket(&f.source)).join(layout::error_document_key(&f.failed_key));
-                println!("{indent}  error document: {}", document.display());
+                let document = state.describe(state_bucket(&f.source), &layout::error_document_key(&f.failed_key));
+                println!("{indent}  error document: {document}");
             }
         }
     };
@@ -240,10 +239,10 @@ fn print_summary(state: &StateOptions, processed: &[Processed]) {
     }
     println!();
     println!(
-        "{} input{}: {loaded} loaded, {failed} failed; {rows} rows written, {rejected} rejected. State: {}",
+        "{} input{}: {loaded} loaded, {failed} failed; {rows} rows written, {rejected} rejected. Output: {}",
         processed.len(),
         plural(processed.len()),
-        state.state_dir.display()
+        state.describe(&state.options.output_bucket, "")
     );
 }
 

@@ -1,10 +1,12 @@
-//! `inlet query`: SQL over the local catalog.
+//! `inlet query`: SQL over the catalog's tables, locally (DataFusion) or in Athena.
 
 use std::process::ExitCode;
 
+use anyhow::Context;
+use inlet_aws::AthenaQuery;
 use inlet_query::{LocalQueryEngine, OutputFormat, format_batches};
 
-use crate::state::StateOptions;
+use crate::state::State;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -15,9 +17,21 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
 
-    /// Print the physical plan instead, to see which partitions are read.
-    #[arg(long)]
+    /// Print the physical plan instead, to see which partitions are read (local only).
+    #[arg(long, conflicts_with = "athena")]
     explain: bool,
+
+    /// Run the query in Athena (needs --backend aws or --endpoint).
+    #[arg(long)]
+    athena: bool,
+
+    /// The Athena workgroup.
+    #[arg(long, env = "INLET_ATHENA_WORKGROUP", default_value = "primary", requires = "athena")]
+    workgroup: String,
+
+    /// Where Athena writes results, s3://bucket/prefix/. Defaults to the workgroup's setting.
+    #[arg(long, env = "INLET_ATHENA_OUTPUT", requires = "athena")]
+    athena_output: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -27,12 +41,17 @@ enum Format {
     Json,
 }
 
-pub async fn run(state: &StateOptions, args: Args) -> anyhow::Result<ExitCode> {
-    let catalog = state.catalog();
-    let store = state.store();
-    let engine = LocalQueryEngine::open(&catalog, &inlet_core::EngineConfig::default().database, &store).await?;
+pub async fn run(state: &State, args: Args) -> anyhow::Result<ExitCode> {
+    if args.athena {
+        return run_athena(state, &args).await;
+    }
+    let local = state.local.as_ref().context("local SQL reads the local buckets; with --backend aws, add --athena")?;
+    let engine = LocalQueryEngine::open(state.catalog.as_ref(), &state.options.database, local).await?;
     if engine.tables().is_empty() {
-        anyhow::bail!("the catalog in {} has no tables yet; load some data first, e.g. `inlet ingest data/`", state.state_dir.display());
+        anyhow::bail!(
+            "the catalog in {} has no tables yet; load some data first, e.g. `inlet ingest data/`",
+            state.options.state_dir.display()
+        );
     }
     if args.explain {
         println!("{}", engine.explain(&args.sql).await?);
@@ -49,4 +68,54 @@ pub async fn run(state: &StateOptions, args: Args) -> anyhow::Result<ExitCode> {
         println!();
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn run_athena(state: &State, args: &Args) -> anyhow::Result<ExitCode> {
+    let (settings, sdk) = state.aws.as_ref().context("Athena needs the AWS backend: add --backend aws (or --endpoint URL)")?;
+    let athena = AthenaQuery::new(settings.athena_client(sdk), &state.options.database, &args.workgroup, args.athena_output.clone());
+    let result = athena.run(&args.sql).await?;
+    match args.format {
+        Format::Json => {
+            for row in &result.rows {
+                let object: serde_json::Map<String, serde_json::Value> = result
+                    .columns
+                    .iter()
+                    .cloned()
+                    .zip(row.iter().map(|v| v.clone().map_or(serde_json::Value::Null, serde_json::Value::String)))
+                    .collect();
+                println!("{}", serde_json::Value::Object(object));
+            }
+        }
+        Format::Csv => {
+            println!("{}", result.columns.join(","));
+            for row in &result.rows {
+                println!("{}", row.iter().map(|v| csv_field(v.as_deref().unwrap_or(""))).collect::<Vec<_>>().join(","));
+            }
+        }
+        Format::Table => print_table(&result.columns, &result.rows),
+    }
+    eprintln!("athena query {}: {} row{}", result.query_id, result.rows.len(), if result.rows.len() == 1 { "" } else { "s" });
+    Ok(ExitCode::SUCCESS)
+}
+
+fn csv_field(value: &str) -> String {
+    if value.contains([',', '"', '\n', '\r']) { format!("\"{}\"", value.replace('"', "\"\"")) } else { value.to_owned() }
+}
+
+fn print_table(columns: &[String], rows: &[Vec<Option<String>>]) {
+    let cell = |v: &Option<String>| v.clone().unwrap_or_default();
+    let widths: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| rows.iter().map(|r| r.get(i).map(cell).unwrap_or_default().len()).max().unwrap_or(0).max(c.len()))
+        .collect();
+    let rule = format!("+{}+", widths.iter().map(|w| "-".repeat(w + 2)).collect::<Vec<_>>().join("+"));
+    let line = |values: Vec<String>| {
+        format!("| {} |", values.iter().zip(&widths).map(|(v, w)| format!("{v:<w$}")).collect::<Vec<_>>().join(" | "))
+    };
+    println!("{rule}\n{}\n{rule}", line(columns.to_vec()));
+    for row in rows {
+        println!("{}", line(row.iter().map(cell).collect()));
+    }
+    println!("{rule}");
 }

@@ -2,10 +2,10 @@
 
 use std::process::ExitCode;
 
+use inlet_core::layout;
 use inlet_core::storage::ObjectLocation;
-use inlet_core::{EngineConfig, layout};
 
-use crate::state::StateOptions;
+use crate::state::State;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -22,8 +22,8 @@ pub struct Args {
     jobs: usize,
 }
 
-pub async fn run(state: &StateOptions, args: Args) -> anyhow::Result<ExitCode> {
-    let engine = state.engine(EngineConfig::default())?;
+pub async fn run(state: &State, args: Args) -> anyhow::Result<ExitCode> {
+    let engine = state.engine(|_| {})?;
     let bucket = engine.config().input_bucket.clone();
     let relative: Vec<String> = if args.all {
         super::failed::failed_inputs(engine.store().as_ref(), &bucket)

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use crate::state::StateOptions;
+use crate::state::State;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -11,7 +11,7 @@ pub struct Args {
     json: bool,
 }
 
-pub async fn run(state: &StateOptions, args: Args) -> anyhow::Result<ExitCode> {
+pub async fn run(state: &State, args: Args) -> anyhow::Result<ExitCode> {
     let report = state.registrar().repair().await?;
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
