@@ -14,7 +14,23 @@ pub mod env;
 pub mod events;
 mod handlers;
 
-pub use handlers::{partitioner, pipeline_runner, unzip};
+pub use handlers::{Retry, partitioner, pipeline_runner, unzip};
+
+use std::future::Future;
+
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::Value;
+
+/// Runs `handler` for every invocation, with `state` (an engine or a
+/// registrar) built once at start-up.
+pub async fn serve<S, F, Fut>(state: S, handler: F) -> Result<(), lambda_runtime::Error>
+where
+    S: Clone + Send + Sync + 'static,
+    F: Fn(S, Value) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Value, Retry>> + Send,
+{
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| handler(state.clone(), event.payload))).await
+}
 
 /// JSON-lines logs on stdout, where Lambda collects them. The runtime's
 /// per-invocation span carries the request id into every line.

@@ -1,15 +1,8 @@
 //! The partitioner function: new Parquet objects become Glue tables and partitions.
 
-use lambda_runtime::{Error, LambdaEvent, service_fn};
-use serde_json::Value;
-
 #[tokio::main]
-async fn main() -> Result<(), Error> {
+async fn main() -> Result<(), lambda_runtime::Error> {
     inlet_lambda::init_tracing();
     let registrar = inlet_lambda::env::glue_registrar().await?;
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let registrar = registrar.clone();
-        async move { inlet_lambda::partitioner::handle(&registrar, &event.payload).await }
-    }))
-    .await
+    inlet_lambda::serve(registrar, |registrar, payload| async move { inlet_lambda::partitioner::handle(&registrar, &payload).await }).await
 }

@@ -1,15 +1,8 @@
 //! The unzip function: archives in `in/` become members in `in/<stem>/…`.
 
-use lambda_runtime::{Error, LambdaEvent, service_fn};
-use serde_json::Value;
-
 #[tokio::main]
-async fn main() -> Result<(), Error> {
+async fn main() -> Result<(), lambda_runtime::Error> {
     inlet_lambda::init_tracing();
     let engine = inlet_lambda::env::s3_engine().await?;
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let engine = engine.clone();
-        async move { inlet_lambda::unzip::handle(&engine, &event.payload).await }
-    }))
-    .await
+    inlet_lambda::serve(engine, |engine, payload| async move { inlet_lambda::unzip::handle(&engine, &payload).await }).await
 }
