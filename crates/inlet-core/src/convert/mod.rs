@@ -514,6 +514,12 @@ pub fn convert(target: &ConvertTarget<'_>, input: impl Read, workdir: &Path) -> 
     let mut embedded_newlines: u64 =
         if pipeline.reader.header { record.iter().map(|field| field.iter().filter(|b| **b == b'\n').count() as u64).sum() } else { 0 };
     let mut qc: Vec<i32> = vec![0; plan.qc_count];
+    // Rows often share a timestamp text (a trading day, an hour of readings):
+    // parse it once, and cut partition values only when the time changes.
+    let mut last_time: Option<(String, i64)> = None;
+    let mut partition: Vec<String> = Vec::new();
+    let mut partition_time: Option<i64> = None;
+    let partitions_by_column = pipeline.partition_by.iter().any(|(_, source)| matches!(source, PartitionSource::Column(_)));
     let mut owned = csv::ByteRecord::new();
 
     loop {
@@ -586,7 +592,11 @@ pub fn convert(target: &ConvertTarget<'_>, input: impl Read, workdir: &Path) -> 
             write_reject(&mut rejects, source_uri, line, r, record_text(&fields, pipeline.delimiter))?;
             continue;
         } else {
-            match pipeline.time.parse(raw_time) {
+            let parsed = match &last_time {
+                Some((text, ms)) if text == raw_time => Ok(*ms),
+                _ => pipeline.time.parse(raw_time).inspect(|ms| last_time = Some((raw_time.to_owned(), *ms))),
+            };
+            match parsed {
                 Ok(t) => t,
                 Err(reason) => {
                     if pipeline.reader.on_bad_value == BadValueAction::Fail {
@@ -698,7 +708,10 @@ pub fn convert(target: &ConvertTarget<'_>, input: impl Read, workdir: &Path) -> 
         previous_time = Some(time_ms);
         counts.rows_out += 1;
         counts.values_flagged += qc.iter().filter(|bits| **bits != 0).count() as u64;
-        let partition = partition_values(pipeline, target.location, time_ms, &plan.data, &values);
+        if partitions_by_column || partition_time != Some(time_ms) {
+            partition = partition_values(pipeline, target.location, time_ms, &plan.data, &values);
+            partition_time = Some(time_ms);
+        }
         let cells =
             std::iter::once(Cell::Timestamp(time_ms)).chain(values.iter().map(Value::cell)).chain(qc.iter().map(|bits| Cell::Qc(*bits)));
         data_writer.append(&partition, cells)?;
