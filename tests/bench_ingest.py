@@ -88,7 +88,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mib", type=int, default=256, help="input size in MiB")
     parser.add_argument("--runs", type=int, default=3, help="runs per tool; the median is reported")
-    parser.add_argument("--inlet", type=Path, default=REPO / "target" / "release" / "inlet")
+    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+    parser.add_argument("--inlet", type=Path, default=target / "release" / "inlet")
     args = parser.parse_args()
     if not args.inlet.is_file():
         raise SystemExit(f"{args.inlet} is missing: cargo build --release -p inlet-cli")

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-BIN = Path(os.environ.get("INLET_BIN", REPO / "target" / "debug" / "inlet"))
+TARGET_DIR = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+BIN = Path(os.environ.get("INLET_BIN", TARGET_DIR / "debug" / "inlet"))
 
 
 @pytest.fixture(scope="session")
