@@ -93,6 +93,20 @@ pub struct Failure {
     pub filed: bool,
 }
 
+impl Failure {
+    /// Where it failed, for people: `convert, line 12` or `archive, member a/b.csv`.
+    pub fn place(&self) -> String {
+        let mut place = format!("{:?}", self.stage).to_lowercase();
+        if let Some(line) = self.line {
+            place.push_str(&format!(", line {line}"));
+        }
+        if let Some(member) = &self.member {
+            place.push_str(&format!(", member {member}"));
+        }
+        place
+    }
+}
+
 /// What loading a file produced.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LoadReport {

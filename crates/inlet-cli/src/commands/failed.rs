@@ -47,13 +47,7 @@ pub async fn run(state: &State, args: Args) -> anyhow::Result<ExitCode> {
             (true, Some(f)) => println!("{}", serde_json::to_string(f)?),
             (true, None) => println!("{}", serde_json::json!({ "failed_key": key, "error": "no error document" })),
             (false, Some(f)) => {
-                let mut place = format!("{:?}", f.stage).to_lowercase();
-                if let Some(line) = f.line {
-                    place.push_str(&format!(", line {line}"));
-                }
-                if let Some(member) = &f.member {
-                    place.push_str(&format!(", member {member}"));
-                }
+                let place = f.place();
                 println!("{}\n  {place}: {}\n  {}", layout::relative_key(key), f.error, f.retry);
             }
             (false, None) => println!("{}\n  (no error document)", layout::relative_key(key)),

@@ -208,13 +208,7 @@ fn print_summary(state: &State, processed: &[Processed]) {
             Outcome::Gone { .. } => println!("{indent}{name}: already processed"),
             Outcome::Failed(f) => {
                 failed += 1;
-                let mut place = format!("{:?}", f.stage).to_lowercase();
-                if let Some(line) = f.line {
-                    place.push_str(&format!(", line {line}"));
-                }
-                if let Some(member) = &f.member {
-                    place.push_str(&format!(", member {member}"));
-                }
+                let place = f.place();
                 println!("{indent}{name}: FAILED ({place}): {}", f.error);
                 let document = state.describe(state_bucket(&f.source), &layout::error_document_key(&f.failed_key));
                 println!("{indent}  error document: {document}");
