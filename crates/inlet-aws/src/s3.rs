@@ -198,15 +198,26 @@ impl ObjectStore for S3ObjectStore {
         })
     }
 
-    async fn rename(&self, from: &ObjectLocation, to: &ObjectLocation) -> Result<(), StoreError> {
+    async fn rename(&self, from: &ObjectLocation, to: &ObjectLocation, if_match: Option<&str>) -> Result<(), StoreError> {
         // S3 has no rename: copy, then delete. A crash in between leaves both,
-        // and processing the source again is idempotent.
+        // and processing the source again is idempotent. The delete is the
+        // conditional step: a copy of a newer version is harmless, deleting
+        // one would lose it.
         let source = format!("{}/{}", from.bucket, utf8_percent_encode(&from.key, COPY_SOURCE));
         self.client.copy_object().bucket(&to.bucket).key(&to.key).copy_source(source).send().await.map_err(|e| {
             let not_found = e.as_service_error().and_then(|s| aws_sdk_s3::error::ProvideErrorMetadata::code(s)) == Some("NoSuchKey");
             not_found_or(from, "copy", not_found, describe(&e))
         })?;
-        self.delete(from).await
+        let Some(e_tag) = if_match else { return self.delete(from).await };
+        match self.client.delete_object().bucket(&from.bucket).key(&from.key).if_match(format!("\"{e_tag}\"")).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => match e.raw_response().map(|r| r.status().as_u16()) {
+                Some(412) => Err(StoreError::Changed { location: from.clone() }),
+                // Deleted meanwhile by a duplicate delivery: the move is done.
+                Some(404) => Ok(()),
+                _ => Err(StoreError::Backend { operation: "delete", location: from.clone(), message: describe(&e) }),
+            },
+        }
     }
 
     async fn delete(&self, location: &ObjectLocation) -> Result<(), StoreError> {

@@ -223,36 +223,39 @@ impl Engine {
         let source = ObjectLocation::new(&self.config.input_bucket, key);
         // Events are delivered at least once, and out of order: an object that
         // has already moved on is not a failure.
-        match self.store.head(&source).await {
+        // The version seen here is the one moved on at the end; see `ObjectStore::rename`.
+        let version = match self.store.head(&source).await {
             Err(e) if e.is_not_found() => {
                 let outcome = Outcome::Gone { source: source.to_string() };
                 log_outcome(&source, &outcome, started);
                 return outcome;
             }
-            _ => {}
-        }
+            Ok(meta) => meta.e_tag,
+            Err(_) => None,
+        };
+        let version = version.as_deref();
         let file_name = source.file_name().to_owned();
         let (outcome, pipeline) = if let Some((kind, stem)) = ArchiveKind::detect(&file_name) {
             let stem = stem.to_owned();
-            (self.expand(&source, kind, &stem).await, None)
+            (self.expand(&source, version, kind, &stem).await, None)
         } else {
             match self.pipelines.route(key) {
                 Ok(route) => {
                     let name = route.pipeline.name.clone();
-                    (self.load(&source, &route).await.map(Outcome::Loaded), Some(name))
+                    (self.load(&source, version, &route).await.map(Outcome::Loaded), Some(name))
                 }
                 Err(e) => (Err(Problem::new(Stage::Route, e)), None),
             }
         };
         let outcome = match outcome {
             Ok(outcome) => outcome,
-            Err(problem) => Outcome::Failed(self.file_failure(&source, pipeline, problem).await),
+            Err(problem) => Outcome::Failed(self.file_failure(&source, version, pipeline, problem).await),
         };
         log_outcome(&source, &outcome, started);
         outcome
     }
 
-    async fn expand(&self, source: &ObjectLocation, kind: ArchiveKind, stem: &str) -> Result<Outcome, Problem> {
+    async fn expand(&self, source: &ObjectLocation, version: Option<&str>, kind: ArchiveKind, stem: &str) -> Result<Outcome, Problem> {
         let scratch = self.scratch().map_err(|e| Problem::new(Stage::Fetch, format!("cannot make a scratch folder: {e}")))?;
         let spool = scratch.path().join("archive");
         self.download(source, &spool).await?;
@@ -293,16 +296,21 @@ impl Engine {
             uploaded.push(target.key);
         }
         let done_key = layout::lifecycle_key(&source.key, layout::DONE);
-        self.finish(source, &done_key).await?;
+        self.finish(source, version, &done_key).await?;
         Ok(Outcome::Expanded { source: source.to_string(), done_key, members: uploaded, skipped: expansion.skipped })
     }
 
     /// Moves a processed input to `done/`. If it is already gone, a duplicate
-    /// delivery processed it at the same time and wrote the same outputs.
-    async fn finish(&self, source: &ObjectLocation, done_key: &str) -> Result<(), Problem> {
-        match self.store.rename(source, &source.with_key(done_key)).await {
+    /// delivery processed it at the same time and wrote the same outputs. If
+    /// it was replaced meanwhile, the new version stays for its own event.
+    async fn finish(&self, source: &ObjectLocation, version: Option<&str>, done_key: &str) -> Result<(), Problem> {
+        match self.store.rename(source, &source.with_key(done_key), version).await {
             Ok(()) => Ok(()),
             Err(e) if e.is_not_found() => Ok(()),
+            Err(e) if e.is_changed() => {
+                tracing::warn!(source = %source, "{e}");
+                Ok(())
+            }
             Err(e) => Err(Problem::new(Stage::Write, e)),
         }
     }
@@ -316,7 +324,7 @@ impl Engine {
         Ok(())
     }
 
-    async fn load(&self, source: &ObjectLocation, route: &Route) -> Result<LoadReport, Problem> {
+    async fn load(&self, source: &ObjectLocation, version: Option<&str>, route: &Route) -> Result<LoadReport, Problem> {
         let scratch = self.scratch().map_err(|e| Problem::new(Stage::Convert, format!("cannot make a scratch folder: {e}")))?;
         let (_, body) = self.store.get(source).await.map_err(|e| Problem::new(Stage::Fetch, e))?;
 
@@ -394,7 +402,7 @@ impl Engine {
         }
 
         let done_key = layout::lifecycle_key(&source.key, layout::DONE);
-        self.finish(source, &done_key).await?;
+        self.finish(source, version, &done_key).await?;
 
         let partitions: BTreeSet<String> = converted
             .data
@@ -433,7 +441,7 @@ impl Engine {
     }
 
     /// Moves the input to `failed/` and writes the error document beside it.
-    async fn file_failure(&self, source: &ObjectLocation, pipeline: Option<String>, problem: Problem) -> Failure {
+    async fn file_failure(&self, source: &ObjectLocation, version: Option<&str>, pipeline: Option<String>, problem: Problem) -> Failure {
         let failed_key = layout::lifecycle_key(&source.key, layout::FAILED);
         let retry = format!(
             "fix the cause, then run `inlet redrive {}` (or move s3://{}/{failed_key} back to {})",
@@ -453,10 +461,15 @@ impl Engine {
             filed: false,
         };
         let failed = source.with_key(&failed_key);
-        let moved = match self.store.rename(source, &failed).await {
+        let moved = match self.store.rename(source, &failed, version).await {
             Ok(()) => true,
             // Already gone: a duplicate delivery moved it first. The document still helps.
             Err(e) if e.is_not_found() => true,
+            // Replaced by a new upload, which gets its own chance.
+            Err(e) if e.is_changed() => {
+                tracing::warn!(source = %source, "{e}");
+                true
+            }
             Err(e) => {
                 tracing::error!(source = %source, error = %e, "could not move a failed input to failed/");
                 false

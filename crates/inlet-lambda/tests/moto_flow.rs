@@ -218,3 +218,27 @@ async fn a_test_event_alone_is_ignored() {
     assert_eq!(answer["batchItemFailures"], serde_json::json!([]));
     assert_eq!(answer["results"], serde_json::json!([]));
 }
+
+/// A new upload under the same key while the old version is processed must
+/// survive the move to `done/`: the delete is conditional on the e-tag read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_uploaded_during_processing_is_not_swept_away() {
+    use inlet_core::storage::{ObjectLocation, ObjectStore};
+    let moto = Moto::start().await;
+    data_path(&moto).await;
+    let store = S3ObjectStore::new(moto.s3());
+    let source = ObjectLocation::new("input", "in/race/a.csv");
+    let done = ObjectLocation::new("input", "done/race/a.csv");
+    put(&moto, &source.key, b"old".to_vec()).await;
+    let seen = store.head(&source).await.unwrap().e_tag.unwrap();
+    put(&moto, &source.key, b"newer".to_vec()).await;
+
+    let err = store.rename(&source, &done, Some(&seen)).await.unwrap_err();
+    assert!(err.is_changed(), "{err}");
+    assert_eq!(store.head(&source).await.unwrap().size, 5, "the new version stays in in/");
+
+    let current = store.head(&source).await.unwrap().e_tag.unwrap();
+    store.rename(&source, &done, Some(&current)).await.unwrap();
+    assert!(store.head(&source).await.unwrap_err().is_not_found());
+    assert_eq!(store.head(&done).await.unwrap().size, 5);
+}

@@ -158,7 +158,13 @@ impl ObjectStore for LocalObjectStore {
         self.commit_staged(location, &staged).await
     }
 
-    async fn rename(&self, from: &ObjectLocation, to: &ObjectLocation) -> Result<(), StoreError> {
+    async fn rename(&self, from: &ObjectLocation, to: &ObjectLocation, if_match: Option<&str>) -> Result<(), StoreError> {
+        // One process owns a local state directory, so check-then-move is enough.
+        if let Some(expected) = if_match
+            && self.head(from).await?.e_tag.as_deref() != Some(expected)
+        {
+            return Err(StoreError::Changed { location: from.clone() });
+        }
         let source = self.object_path(from)?;
         let target = self.object_path(to)?;
         if let Some(parent) = target.parent() {
@@ -244,7 +250,7 @@ mod tests {
         assert_eq!(keys, ["in/x/a b+c.csv", "in/y.csv"]);
 
         let done = ObjectLocation::new("input", "done/x/a b+c.csv");
-        store.rename(&a, &done).await.unwrap();
+        store.rename(&a, &done, None).await.unwrap();
         assert!(store.head(&a).await.unwrap_err().is_not_found());
         assert_eq!(store.head(&done).await.unwrap().size, 5);
         // The emptied folder is gone, as it would be in S3.
@@ -255,6 +261,25 @@ mod tests {
         assert!(store.list("input", "done/x").await.unwrap().is_empty());
         // Staging files never show in listings.
         assert!(store.list("input", "").await.unwrap().iter().all(|m| !m.location.key.contains(STAGING_DIR)));
+    }
+
+    #[tokio::test]
+    async fn a_conditional_move_leaves_a_replaced_object_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalObjectStore::new(dir.path());
+        let source = ObjectLocation::new("input", "in/a.csv");
+        let done = ObjectLocation::new("input", "done/a.csv");
+        let seen = store.put_bytes(&source, b"old".to_vec()).await.unwrap();
+        let seen = store.head(&seen.location).await.unwrap().e_tag.unwrap();
+        store.put_bytes(&source, b"newer".to_vec()).await.unwrap();
+
+        let err = store.rename(&source, &done, Some(&seen)).await.unwrap_err();
+        assert!(err.is_changed(), "{err}");
+        assert_eq!(store.head(&source).await.unwrap().size, 5);
+
+        let current = store.head(&source).await.unwrap().e_tag.unwrap();
+        store.rename(&source, &done, Some(&current)).await.unwrap();
+        assert_eq!(store.head(&done).await.unwrap().size, 5);
     }
 
     #[tokio::test]

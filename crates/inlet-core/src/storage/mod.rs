@@ -78,11 +78,19 @@ pub enum StoreError {
 
     #[error("{operation} {location} failed: {message}")]
     Backend { operation: &'static str, location: ObjectLocation, message: String },
+
+    /// A conditional operation found a newer version of the object.
+    #[error("{location} was replaced while it was being processed; the new version is processed on its own event")]
+    Changed { location: ObjectLocation },
 }
 
 impl StoreError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, StoreError::NotFound { .. })
+    }
+
+    pub fn is_changed(&self) -> bool {
+        matches!(self, StoreError::Changed { .. })
     }
 }
 
@@ -105,7 +113,13 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
     async fn put_bytes(&self, location: &ObjectLocation, bytes: Vec<u8>) -> Result<ObjectMeta, StoreError>;
 
     /// Moves an object, replacing whatever is at `to`.
-    async fn rename(&self, from: &ObjectLocation, to: &ObjectLocation) -> Result<(), StoreError>;
+    ///
+    /// With `if_match`, the source is removed only while its e-tag is still
+    /// that one. A user who uploads a new version under the same key while the
+    /// old one is processed then keeps it: the move answers
+    /// [`StoreError::Changed`], and the new version waits in place for its own
+    /// event instead of being swept into `done/` unprocessed.
+    async fn rename(&self, from: &ObjectLocation, to: &ObjectLocation, if_match: Option<&str>) -> Result<(), StoreError>;
 
     /// Deletes an object; deleting a missing object succeeds.
     async fn delete(&self, location: &ObjectLocation) -> Result<(), StoreError>;
