@@ -4,7 +4,9 @@
 //!
 //! - [`S3ObjectStore`]: [`inlet_core::storage::ObjectStore`] over S3;
 //! - [`GlueCatalog`]: [`inlet_core::catalog::Catalog`] over the Glue Data Catalog;
-//! - [`AthenaQuery`]: SQL through Athena, for `inlet query --athena`.
+//! - [`AthenaQuery`]: SQL through Athena, for `inlet query --athena`;
+//! - [`BucketHousekeeping`]: folder markers and emptying whole buckets, for
+//!   the stack's custom resources.
 //!
 //! [`AwsSettings`] builds the SDK configuration from the standard AWS
 //! environment, with an optional endpoint URL so everything also runs against
@@ -12,10 +14,12 @@
 //! so a Lambda that needs one service pays for one client at start-up.
 
 mod athena;
+mod buckets;
 mod glue;
 mod s3;
 
 pub use athena::{AthenaError, AthenaQuery, QueryResult};
+pub use buckets::{BucketError, BucketHousekeeping, Emptied};
 pub use glue::GlueCatalog;
 pub use s3::S3ObjectStore;
 

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use inlet_aws::{AwsSettings, GlueCatalog, S3ObjectStore};
+use inlet_aws::{AwsSettings, BucketHousekeeping, GlueCatalog, S3ObjectStore};
 use inlet_core::archive::ArchiveLimits;
 use inlet_core::pipeline::PipelineSet;
 use inlet_core::{Engine, EngineConfig, Registrar};
@@ -66,4 +66,12 @@ pub async fn glue_registrar() -> Result<Registrar, ConfigError> {
     let store = Arc::new(S3ObjectStore::new(settings.s3_client(&sdk)));
     let catalog = Arc::new(GlueCatalog::new(settings.glue_client(&sdk)));
     Ok(Registrar::new(store, catalog, config.output_bucket, config.database))
+}
+
+/// S3 housekeeping for the custom resources, which name their buckets in
+/// their properties and need no other configuration.
+pub async fn bucket_housekeeping() -> BucketHousekeeping {
+    let settings = AwsSettings::from_env();
+    let sdk = settings.sdk_config().await;
+    BucketHousekeeping::new(settings.s3_client(&sdk))
 }

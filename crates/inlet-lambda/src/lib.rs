@@ -8,8 +8,11 @@
 //! - [`unzip`]: archives in `in/` → members in `in/<stem>/…`;
 //! - [`pipeline_runner`]: other files in `in/` → Parquet in the output bucket;
 //! - [`partitioner`]: new Parquet objects → Glue tables and partitions, or a
-//!   full `repair`.
+//!   full `repair`;
+//! - [`custom_resource`]: the CloudFormation custom-resource protocol, and the
+//!   `create-folders` and `clean-test-files` resources.
 
+pub mod custom_resource;
 pub mod env;
 pub mod events;
 mod handlers;

@@ -42,7 +42,11 @@ pub async fn run(state: &State, args: Args) -> anyhow::Result<ExitCode> {
     for key in relative {
         let failed = ObjectLocation::new(&bucket, format!("{}{key}", layout::FAILED));
         let inbox = ObjectLocation::new(&bucket, format!("{}{key}", layout::INBOX));
-        engine.store().rename(&failed, &inbox, None).await.map_err(|e| anyhow::anyhow!("{e}; `inlet failed` lists what can be redriven"))?;
+        engine
+            .store()
+            .rename(&failed, &inbox, None)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}; `inlet failed` lists what can be redriven"))?;
         engine.store().delete(&failed.with_key(layout::error_document_key(&failed.key))).await?;
         keys.push(inbox.key);
     }
