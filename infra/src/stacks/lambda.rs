@@ -1,0 +1,139 @@
+//! The app stack: buckets, queues, the five functions, the run-state table,
+//! the Glue database and the Athena workgroup.
+
+use serde_json::json;
+
+use crate::expr::Expr;
+use crate::resources::analytics::{GlueDatabase, WorkGroup};
+use crate::resources::dynamodb::Table;
+use crate::resources::lambda::{Code, Function, FunctionProps, custom_resource};
+use crate::resources::s3::Bucket;
+use crate::stack::{Parameter, Stack};
+
+/// Suffixes routed to unzip. `.gz` covers `.tar.gz`. S3 refuses overlapping
+/// filters, so every other format is listed by its own suffix below.
+pub const ARCHIVE_SUFFIXES: [&str; 4] = [".zip", ".gz", ".tgz", ".tar"];
+/// Suffixes routed to pipeline-runner: the formats pipelines read.
+pub const DATA_SUFFIXES: [&str; 8] = [".csv", ".CSV", ".txt", ".asc", ".xml", ".json", ".jsonl", ".ndjson"];
+/// The lifecycle folders create-folders makes in the input bucket.
+pub const INPUT_FOLDERS: [&str; 3] = ["in/", "done/", "failed/"];
+
+pub fn stack() -> Stack {
+    let stack = Stack::new(
+        "lambda",
+        "inlet: files dropped into the input bucket become Parquet partitions registered in Glue, queryable in Athena.",
+    );
+    let stage = stack.parameter("Stage", Parameter::string("Which deployment this is; test stacks get the clean-test-files function.").allowed(&["test", "prod"]));
+    stack.parameter(
+        "NamePrefix",
+        Parameter::string("Lowercase prefix of bucket and workgroup names, e.g. inlet-prod.").pattern("^[a-z][a-z0-9-]{2,30}$", "lowercase letters, digits and hyphens, 3 to 31 characters"),
+    );
+    stack.parameter(
+        "GlueDatabaseName",
+        Parameter::string("The Glue database tables are registered in.").pattern("^[a-z][a-z0-9_]{0,63}$", "lowercase letters, digits and underscores"),
+    );
+    let code_bucket = stack.parameter("CodeBucket", Parameter::string("Bucket holding the functions' deployment zips (the pipeline's artifact bucket)."));
+    stack.parameter("CodePrefix", Parameter::string("Key prefix of the zips, ending in a slash: <prefix><function>.zip."));
+    let done_days = stack.parameter("DoneRetentionDays", Parameter::number("Days processed inputs stay in done/ before they expire.").default_value(90).range(1, 3650));
+    let is_test = stack.condition("IsTest", Expr::equals(stage.clone(), "test".into()));
+    let code = |function: &str| Code { bucket: code_bucket.clone(), key: Expr::sub(format!("${{CodePrefix}}{function}.zip")) };
+
+    // Storage. Names are known up front, so policies and notifications can
+    // name the buckets without reference cycles.
+    let input = Bucket::new(&stack, "InputBucket", "${NamePrefix}-input-${AWS::AccountId}-${AWS::Region}");
+    input.resource().with_properties(|p| {
+        p["LifecycleConfiguration"]["Rules"].as_array_mut().expect("rules").push(json!({
+            "Id": "expire-done", "Status": "Enabled", "Prefix": "done/", "ExpirationInDays": done_days.clone()
+        }));
+    });
+    let output = Bucket::new(&stack, "OutputBucket", "${NamePrefix}-output-${AWS::AccountId}-${AWS::Region}");
+    let results = Bucket::new(&stack, "AthenaResultsBucket", "${NamePrefix}-athena-${AWS::AccountId}-${AWS::Region}");
+    results.expire("expire-results", "results/", 30);
+
+    let database = GlueDatabase::new(&stack, "GlueDatabase", "${GlueDatabaseName}", "Tables inlet writes; partitions are registered by the partitioner.");
+    let workgroup = WorkGroup::new(&stack, "WorkGroup", Expr::sub("${NamePrefix}"), &results, "results/");
+    let run_state = Table::new(&stack, "RunStateTable", "pk", "sk", "expires_at");
+
+    let data_env = |props: FunctionProps| {
+        props.env("INPUT_BUCKET", input.name()).env("OUTPUT_BUCKET", output.name()).env("GLUE_DATABASE", database.name())
+    };
+
+    // unzip: archives in in/ → members in in/<stem>/.
+    let unzip = Function::new(
+        &stack,
+        "Unzip",
+        data_env(FunctionProps::new("Expands archives dropped into in/ into their members.", code("unzip")).timeout(300).memory(1024).scratch(4096)),
+    );
+    input.grant_read(&unzip, "in/*");
+    input.grant_write(&unzip, "in/*");
+    for folder in ["done/*", "failed/*"] {
+        input.grant_write(&unzip, folder);
+    }
+    input.grant_delete(&unzip, "in/*");
+    let unzip_queue = unzip.queue("UnzipQueue", 3, 1, 5);
+
+    // pipeline-runner: other files in in/ → Parquet.
+    let runner = Function::new(
+        &stack,
+        "PipelineRunner",
+        data_env(FunctionProps::new("Routes each file to its pipeline, checks it and writes Parquet partitions.", code("pipeline-runner")).timeout(900).memory(2048).scratch(4096)),
+    );
+    input.grant_read(&runner, "in/*");
+    for folder in ["done/*", "failed/*"] {
+        input.grant_write(&runner, folder);
+    }
+    input.grant_delete(&runner, "in/*");
+    output.grant_read(&runner, "*");
+    output.grant_write(&runner, "*");
+    output.grant_delete(&runner, "*");
+    output.grant_list(&runner, "");
+    let runner_queue = runner.queue("PipelineRunnerQueue", 3, 5, 10);
+
+    // partitioner: new Parquet → Glue tables and partitions.
+    let partitioner = Function::new(
+        &stack,
+        "Partitioner",
+        data_env(FunctionProps::new("Registers tables and partitions in Glue for new Parquet objects.", code("partitioner")).timeout(120).memory(256)),
+    );
+    output.grant_read(&partitioner, "*");
+    output.grant_list(&partitioner, "");
+    database.grant_register(&partitioner);
+    let partitioner_queue = partitioner.queue("PartitionerQueue", 5, 10, 2);
+
+    for suffix in ARCHIVE_SUFFIXES {
+        input.notify(&unzip_queue, "in/", suffix);
+    }
+    for suffix in DATA_SUFFIXES {
+        input.notify(&runner_queue, "in/", suffix);
+    }
+    output.notify(&partitioner_queue, "", ".parquet");
+
+    // create-folders: the input bucket's lifecycle folders, at stack creation.
+    let create_folders =
+        Function::new(&stack, "CreateFolders", FunctionProps::new("Creates the input bucket's folder markers (custom resource).", code("create-folders")).timeout(60).memory(128));
+    for folder in INPUT_FOLDERS {
+        input.grant_write(&create_folders, folder);
+    }
+    custom_resource(&stack, "InputFolders", "Folders", &create_folders, json!({ "Bucket": input.name(), "Folders": INPUT_FOLDERS }));
+
+    // clean-test-files: test stacks only, so no production role can empty a bucket.
+    let cleaner = Function::new(
+        &stack,
+        "CleanTestFiles",
+        FunctionProps::new("Empties the test buckets before the test stack is deleted (custom resource).", code("clean-test-files")).timeout(900).memory(256),
+    );
+    cleaner.only_if(&is_test);
+    for bucket in [&input, &output, &results] {
+        bucket.grant_empty(&cleaner);
+    }
+
+    stack.output("InputBucketName", "Drop files under in/ here.", input.name(), None);
+    stack.output("OutputBucketName", "Parquet partitions.", output.name(), None);
+    stack.output("AthenaResultsBucketName", "Athena query results.", results.name(), None);
+    stack.output("GlueDatabaseName", "The Glue database.", database.name(), None);
+    stack.output("WorkGroupName", "The Athena workgroup.", workgroup.name(), None);
+    stack.output("RunStateTableName", "Idempotency and run state.", run_state.name(), None);
+    stack.output("PipelineRunnerDeadLetterQueueUrl", "Inputs that failed three times.", Expr::reference(runner_queue.dead_letters().id()), None);
+    stack.output("CleanTestFilesFunctionArn", "The clean-test-files function, for the cleaner stack.", cleaner.arn(), Some(&is_test));
+    stack
+}
