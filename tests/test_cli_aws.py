@@ -3,11 +3,10 @@ Glue, and SQL through Athena's API."""
 import json
 import urllib.request
 
-import boto3
 import pytest
 
 from conftest import REPO
-from test_lambda_emulator import client, free_port, wait_for_port, VENV_BIN, CREDENTIALS
+from aws_local import client, free_port, wait_for_port, VENV_BIN, CREDENTIALS
 import subprocess
 
 

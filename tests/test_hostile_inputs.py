@@ -1,6 +1,5 @@
 """Inputs built to hurt: zip bombs, zip-slip, garbage. Refused, bounded, nothing lost."""
 import gzip
-import io
 import json
 import zipfile
 

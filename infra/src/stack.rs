@@ -330,8 +330,24 @@ impl Stack {
             "# Synthesized by `cargo run -p infra -- synth` from infra/src/stacks/{}.rs. Do not edit by hand:\n# a test fails when this file differs from what synth produces.\n",
             self.file_stem().replace('-', "_")
         );
-        header + &serde_yaml_ng::to_string(&self.to_node()).expect("a template serializes")
+        let yaml = serde_yaml_ng::to_string(&self.to_node()).expect("a template serializes");
+        header + &quote_dates(&yaml)
     }
+}
+
+/// Quotes values such as `2012-10-17`: a YAML 1.1 reader (PyYAML, and the
+/// tools built on it) would otherwise read a policy version as a date.
+fn quote_dates(yaml: &str) -> String {
+    let is_date = |v: &str| {
+        let b = v.as_bytes();
+        b.len() == 10 && b[4] == b'-' && b[7] == b'-' && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+    };
+    yaml.lines()
+        .map(|line| match line.rsplit_once(": ") {
+            Some((key, value)) if is_date(value) => format!("{key}: '{value}'\n"),
+            _ => format!("{line}\n"),
+        })
+        .collect()
 }
 
 /// A map that keeps its keys in the order given (serde_json's maps sort them).

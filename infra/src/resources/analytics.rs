@@ -98,7 +98,10 @@ impl WorkGroup {
     pub fn grant_query(&self, grantee: &impl Grantee) {
         grantee.role().allow(
             &["athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults", "athena:GetWorkGroup"],
-            [Expr::sub(format!("arn:${{AWS::Partition}}:athena:${{AWS::Region}}:${{AWS::AccountId}}:workgroup/${{{}}}", self.resource.id()))],
+            [Expr::sub(format!(
+                "arn:${{AWS::Partition}}:athena:${{AWS::Region}}:${{AWS::AccountId}}:workgroup/${{{}}}",
+                self.resource.id()
+            ))],
         );
     }
 }

@@ -152,7 +152,16 @@ pub struct Deploy {
 
 impl Deploy {
     pub fn new(mode: DeployMode, stack_name: Expr) -> Self {
-        Self { mode, stack_name, template: None, configuration: None, parameter_overrides: None, change_set: None, namespace: None, inputs: Vec::new() }
+        Self {
+            mode,
+            stack_name,
+            template: None,
+            configuration: None,
+            parameter_overrides: None,
+            change_set: None,
+            namespace: None,
+            inputs: Vec::new(),
+        }
     }
 
     pub fn template(mut self, artifact: &str, path: &str) -> Self {
@@ -208,7 +217,14 @@ impl Pipeline {
         artifacts.grant_write(&role, "*");
         role.allow(&["s3:GetBucketVersioning", "s3:GetBucketLocation"], [artifacts.arn()]);
         role.allow(&["iam:PassRole"], [deploy_role.arn()]);
-        Self { stack: stack.clone(), id: id.to_owned(), role, artifacts: artifacts.clone(), stages: Vec::new(), deploy_role: deploy_role.clone() }
+        Self {
+            stack: stack.clone(),
+            id: id.to_owned(),
+            role,
+            artifacts: artifacts.clone(),
+            stages: Vec::new(),
+            deploy_role: deploy_role.clone(),
+        }
     }
 
     pub fn stage(&mut self, name: &str, actions: Vec<Value>) -> &mut Self {
@@ -234,7 +250,15 @@ impl Pipeline {
     }
 
     /// Runs `project` on `inputs` (the first is the primary source).
-    pub fn build(&self, name: &str, project: &Project, inputs: &[&str], outputs: &[&str], run_order: u32, variables: Option<Value>) -> Value {
+    pub fn build(
+        &self,
+        name: &str,
+        project: &Project,
+        inputs: &[&str],
+        outputs: &[&str],
+        run_order: u32,
+        variables: Option<Value>,
+    ) -> Value {
         self.role.allow(&["codebuild:StartBuild", "codebuild:BatchGetBuilds"], [project.arn()]);
         let mut configuration = json!({ "ProjectName": project.name(), "PrimarySource": inputs[0] });
         if let Some(variables) = variables {

@@ -47,9 +47,8 @@ impl Table {
 
     /// Read, conditionally write and delete items.
     pub fn grant_read_write(&self, grantee: &impl Grantee) {
-        grantee.role().allow(
-            &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"],
-            [self.arn()],
-        );
+        grantee
+            .role()
+            .allow(&["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"], [self.arn()]);
     }
 }

@@ -15,8 +15,7 @@ pub struct Topic {
 impl Topic {
     /// A topic encrypted with the AWS-managed SNS key.
     pub fn new(stack: &Stack, id: &str, display_name: &str) -> Self {
-        let resource =
-            stack.resource(id, "AWS::SNS::Topic", json!({ "DisplayName": display_name, "KmsMasterKeyId": "alias/aws/sns" }));
+        let resource = stack.resource(id, "AWS::SNS::Topic", json!({ "DisplayName": display_name, "KmsMasterKeyId": "alias/aws/sns" }));
         Self { resource }
     }
 
@@ -26,7 +25,11 @@ impl Topic {
 
     /// Mails `address` every message (the address confirms once).
     pub fn subscribe_email(&self, id: &str, address: Expr) {
-        self.resource.stack().resource(id, "AWS::SNS::Subscription", json!({ "TopicArn": self.arn(), "Protocol": "email", "Endpoint": address }));
+        self.resource.stack().resource(
+            id,
+            "AWS::SNS::Subscription",
+            json!({ "TopicArn": self.arn(), "Protocol": "email", "Endpoint": address }),
+        );
     }
 
     pub fn grant_publish(&self, grantee: &impl Grantee) {

@@ -37,8 +37,10 @@ impl Bucket {
                 ]}
             }),
         );
-        resource
-            .skip_check("CKV_AWS_18", "Server access logs would need a log bucket per stack; object-level auditing is the account's CloudTrail data events.");
+        resource.skip_check(
+            "CKV_AWS_18",
+            "Server access logs would need a log bucket per stack; object-level auditing is the account's CloudTrail data events.",
+        );
         stack.resource(
             &format!("{id}Policy"),
             "AWS::S3::BucketPolicy",

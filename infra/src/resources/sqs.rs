@@ -96,7 +96,9 @@ impl Queue {
 
     /// Receive and delete messages, as an event source mapping does.
     pub fn grant_consume(&self, grantee: &impl Grantee) {
-        grantee.role().allow(&["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"], [self.arn()]);
+        grantee
+            .role()
+            .allow(&["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"], [self.arn()]);
     }
 
     pub fn grant_send(&self, grantee: &impl Grantee) {

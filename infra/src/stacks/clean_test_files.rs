@@ -10,9 +10,17 @@ use crate::stack::{Parameter, Stack};
 
 pub fn stack() -> Stack {
     let stack = Stack::new("clean-test-files", "inlet: empties the test stack's buckets when this stack is deleted.");
-    let service_token = stack.parameter("ServiceToken", Parameter::string("ARN of the test stack's clean-test-files function (its CleanTestFilesFunctionArn output)."));
+    let service_token = stack.parameter(
+        "ServiceToken",
+        Parameter::string("ARN of the test stack's clean-test-files function (its CleanTestFilesFunctionArn output)."),
+    );
     let buckets = stack.parameter("Buckets", Parameter::list("The test stack's buckets, comma-separated."));
     stack.resource("TestBucketsCleaner", "Custom::CleanTestFiles", json!({ "ServiceToken": service_token, "Buckets": buckets }));
-    stack.output("EmptiedOnDelete", "The buckets emptied when this stack is deleted.", Expr::literal(json!({ "Fn::Join": [",", { "Ref": "Buckets" }] })), None);
+    stack.output(
+        "EmptiedOnDelete",
+        "The buckets emptied when this stack is deleted.",
+        Expr::literal(json!({ "Fn::Join": [",", { "Ref": "Buckets" }] })),
+        None,
+    );
     stack
 }

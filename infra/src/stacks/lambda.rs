@@ -23,18 +23,27 @@ pub fn stack() -> Stack {
         "lambda",
         "inlet: files dropped into the input bucket become Parquet partitions registered in Glue, queryable in Athena.",
     );
-    let stage = stack.parameter("Stage", Parameter::string("Which deployment this is; test stacks get the clean-test-files function.").allowed(&["test", "prod"]));
+    let stage = stack.parameter(
+        "Stage",
+        Parameter::string("Which deployment this is; test stacks get the clean-test-files function.").allowed(&["test", "prod"]),
+    );
     stack.parameter(
         "NamePrefix",
-        Parameter::string("Lowercase prefix of bucket and workgroup names, e.g. inlet-prod.").pattern("^[a-z][a-z0-9-]{2,30}$", "lowercase letters, digits and hyphens, 3 to 31 characters"),
+        Parameter::string("Lowercase prefix of bucket and workgroup names, e.g. inlet-prod.")
+            .pattern("^[a-z][a-z0-9-]{2,30}$", "lowercase letters, digits and hyphens, 3 to 31 characters"),
     );
     stack.parameter(
         "GlueDatabaseName",
-        Parameter::string("The Glue database tables are registered in.").pattern("^[a-z][a-z0-9_]{0,63}$", "lowercase letters, digits and underscores"),
+        Parameter::string("The Glue database tables are registered in.")
+            .pattern("^[a-z][a-z0-9_]{0,63}$", "lowercase letters, digits and underscores"),
     );
-    let code_bucket = stack.parameter("CodeBucket", Parameter::string("Bucket holding the functions' deployment zips (the pipeline's artifact bucket)."));
+    let code_bucket =
+        stack.parameter("CodeBucket", Parameter::string("Bucket holding the functions' deployment zips (the pipeline's artifact bucket)."));
     stack.parameter("CodePrefix", Parameter::string("Key prefix of the zips, ending in a slash: <prefix><function>.zip."));
-    let done_days = stack.parameter("DoneRetentionDays", Parameter::number("Days processed inputs stay in done/ before they expire.").default_value(90).range(1, 3650));
+    let done_days = stack.parameter(
+        "DoneRetentionDays",
+        Parameter::number("Days processed inputs stay in done/ before they expire.").default_value(90).range(1, 3650),
+    );
     let is_test = stack.condition("IsTest", Expr::equals(stage.clone(), "test".into()));
     let code = |function: &str| Code { bucket: code_bucket.clone(), key: Expr::sub(format!("${{CodePrefix}}{function}.zip")) };
 
@@ -50,7 +59,12 @@ pub fn stack() -> Stack {
     let results = Bucket::new(&stack, "AthenaResultsBucket", "${NamePrefix}-athena-${AWS::AccountId}-${AWS::Region}");
     results.expire("expire-results", "results/", 30);
 
-    let database = GlueDatabase::new(&stack, "GlueDatabase", "${GlueDatabaseName}", "Tables inlet writes; partitions are registered by the partitioner.");
+    let database = GlueDatabase::new(
+        &stack,
+        "GlueDatabase",
+        "${GlueDatabaseName}",
+        "Tables inlet writes; partitions are registered by the partitioner.",
+    );
     let workgroup = WorkGroup::new(&stack, "WorkGroup", Expr::sub("${NamePrefix}"), &results, "results/");
     let run_state = Table::new(&stack, "RunStateTable", "pk", "sk", "expires_at");
 
@@ -62,7 +76,12 @@ pub fn stack() -> Stack {
     let unzip = Function::new(
         &stack,
         "Unzip",
-        data_env(FunctionProps::new("Expands archives dropped into in/ into their members.", code("unzip")).timeout(300).memory(1024).scratch(4096)),
+        data_env(
+            FunctionProps::new("Expands archives dropped into in/ into their members.", code("unzip"))
+                .timeout(300)
+                .memory(1024)
+                .scratch(4096),
+        ),
     );
     input.grant_read(&unzip, "in/*");
     input.grant_write(&unzip, "in/*");
@@ -76,7 +95,12 @@ pub fn stack() -> Stack {
     let runner = Function::new(
         &stack,
         "PipelineRunner",
-        data_env(FunctionProps::new("Routes each file to its pipeline, checks it and writes Parquet partitions.", code("pipeline-runner")).timeout(900).memory(2048).scratch(4096)),
+        data_env(
+            FunctionProps::new("Routes each file to its pipeline, checks it and writes Parquet partitions.", code("pipeline-runner"))
+                .timeout(900)
+                .memory(2048)
+                .scratch(4096),
+        ),
     );
     input.grant_read(&runner, "in/*");
     for folder in ["done/*", "failed/*"] {
@@ -93,7 +117,11 @@ pub fn stack() -> Stack {
     let partitioner = Function::new(
         &stack,
         "Partitioner",
-        data_env(FunctionProps::new("Registers tables and partitions in Glue for new Parquet objects.", code("partitioner")).timeout(120).memory(256)),
+        data_env(
+            FunctionProps::new("Registers tables and partitions in Glue for new Parquet objects.", code("partitioner"))
+                .timeout(120)
+                .memory(256),
+        ),
     );
     output.grant_read(&partitioner, "*");
     output.grant_list(&partitioner, "");
@@ -109,8 +137,11 @@ pub fn stack() -> Stack {
     output.notify(&partitioner_queue, "", ".parquet");
 
     // create-folders: the input bucket's lifecycle folders, at stack creation.
-    let create_folders =
-        Function::new(&stack, "CreateFolders", FunctionProps::new("Creates the input bucket's folder markers (custom resource).", code("create-folders")).timeout(60).memory(128));
+    let create_folders = Function::new(
+        &stack,
+        "CreateFolders",
+        FunctionProps::new("Creates the input bucket's folder markers (custom resource).", code("create-folders")).timeout(60).memory(128),
+    );
     for folder in INPUT_FOLDERS {
         input.grant_write(&create_folders, folder);
     }
@@ -120,7 +151,9 @@ pub fn stack() -> Stack {
     let cleaner = Function::new(
         &stack,
         "CleanTestFiles",
-        FunctionProps::new("Empties the test buckets before the test stack is deleted (custom resource).", code("clean-test-files")).timeout(900).memory(256),
+        FunctionProps::new("Empties the test buckets before the test stack is deleted (custom resource).", code("clean-test-files"))
+            .timeout(900)
+            .memory(256),
     );
     cleaner.only_if(&is_test);
     for bucket in [&input, &output, &results] {
@@ -133,7 +166,12 @@ pub fn stack() -> Stack {
     stack.output("GlueDatabaseName", "The Glue database.", database.name(), None);
     stack.output("WorkGroupName", "The Athena workgroup.", workgroup.name(), None);
     stack.output("RunStateTableName", "Idempotency and run state.", run_state.name(), None);
-    stack.output("PipelineRunnerDeadLetterQueueUrl", "Inputs that failed three times.", Expr::reference(runner_queue.dead_letters().id()), None);
+    stack.output(
+        "PipelineRunnerDeadLetterQueueUrl",
+        "Inputs that failed three times.",
+        Expr::reference(runner_queue.dead_letters().id()),
+        None,
+    );
     stack.output("CleanTestFilesFunctionArn", "The clean-test-files function, for the cleaner stack.", cleaner.arn(), Some(&is_test));
     stack
 }

@@ -15,8 +15,12 @@ const SOURCE: &str = "SourceCode";
 const BUILD: &str = "BuildOutput";
 
 pub fn stack() -> Stack {
-    let stack = Stack::new("pipeline", "inlet's delivery pipeline: build and test, deploy a test stack, smoke-test it, approve, clean up, then change prod.");
-    let repository = stack.parameter("RepositoryId", Parameter::string("The repository, as owner/name.").pattern("^[\\w.-]+/[\\w.-]+$", "owner/name"));
+    let stack = Stack::new(
+        "pipeline",
+        "inlet's delivery pipeline: build and test, deploy a test stack, smoke-test it, approve, clean up, then change prod.",
+    );
+    let repository =
+        stack.parameter("RepositoryId", Parameter::string("The repository, as owner/name.").pattern("^[\\w.-]+/[\\w.-]+$", "owner/name"));
     let branch = stack.parameter("BranchName", Parameter::string("The branch that deploys.").default_value("main"));
     let email = stack.parameter("ApprovalEmail", Parameter::string("Who is asked to approve each production change."));
 
@@ -47,8 +51,9 @@ pub fn stack() -> Stack {
             .timeout(20),
     );
     artifacts.grant_read(&smoke, "*");
-    let test_bucket =
-        |kind: &str, objects: &str| Expr::sub(format!("arn:${{AWS::Partition}}:s3:::{}-{kind}-${{AWS::AccountId}}-${{AWS::Region}}{objects}", TEST.stack_name));
+    let test_bucket = |kind: &str, objects: &str| {
+        Expr::sub(format!("arn:${{AWS::Partition}}:s3:::{}-{kind}-${{AWS::AccountId}}-${{AWS::Region}}{objects}", TEST.stack_name))
+    };
     let smoke_role = smoke.role();
     smoke_role.allow(&["s3:PutObject"], [test_bucket("input", "/in/*")]);
     smoke_role.allow(&["s3:GetObject"], [test_bucket("input", "/*"), test_bucket("athena", "/*")]);
@@ -67,7 +72,8 @@ pub fn stack() -> Stack {
         ],
     );
 
-    let stack_arn = |name: &str| Expr::sub(format!("arn:${{AWS::Partition}}:cloudformation:${{AWS::Region}}:${{AWS::AccountId}}:stack/{name}/*"));
+    let stack_arn =
+        |name: &str| Expr::sub(format!("arn:${{AWS::Partition}}:cloudformation:${{AWS::Region}}:${{AWS::AccountId}}:stack/{name}/*"));
     let code = json!({
         "CodeBucket": { "Fn::GetParam": [BUILD, "build/code.json", "CodeBucket"] },
         "CodePrefix": { "Fn::GetParam": [BUILD, "build/code.json", "CodePrefix"] }
@@ -111,7 +117,12 @@ pub fn stack() -> Stack {
                 { "name": "WORKGROUP", "value": "#{TestStack.WorkGroupName}", "type": "PLAINTEXT" }
             ])),
         ),
-        pipeline.approval("ApproveProduction", &approvals, "The test stack passed its smoke test. Approve to clean it up and change production.", 3),
+        pipeline.approval(
+            "ApproveProduction",
+            &approvals,
+            "The test stack passed its smoke test. Approve to clean it up and change production.",
+            3,
+        ),
         pipeline.deploy("CleanTestFiles", Deploy::new(DeployMode::DeleteOnly, cleaner_stack.as_str().into()), stack_arn(&cleaner_stack), 4),
         pipeline.deploy("DeleteTestStack", Deploy::new(DeployMode::DeleteOnly, TEST.stack_name.into()), stack_arn(TEST.stack_name), 5),
     ];
@@ -135,10 +146,16 @@ pub fn stack() -> Stack {
         ),
     ];
     pipeline.stage("Source", vec![source]).stage("Build", vec![build_action]).stage("TestStage", test_stage).stage("ProdStage", prod_stage);
-    pipeline.finish();
+    pipeline.finish().set("Name", "inlet");
 
+    stack.output("PipelineName", "The pipeline; `aws codepipeline get-pipeline-state --name inlet`.", Expr::reference("Pipeline"), None);
     stack.output("ArtifactBucketName", "Pipeline artifacts and function zips.", artifacts.name(), None);
-    stack.output("ConnectionArn", "Complete this connection's handshake once in the console (Developer Tools → Connections).", Expr::reference("RepositoryConnection"), None);
+    stack.output(
+        "ConnectionArn",
+        "Complete this connection's handshake once in the console (Developer Tools → Connections).",
+        Expr::reference("RepositoryConnection"),
+        None,
+    );
     stack
 }
 
@@ -146,13 +163,20 @@ pub fn stack() -> Stack {
 /// resources whose names start with `inlet`, and read the function zips.
 fn deploy_role(stack: &Stack, artifacts: &Bucket) -> Role {
     let role = Role::new(stack, "DeployRole", "cloudformation.amazonaws.com", "Deploys inlet's app stacks for the pipeline");
-    let arn = |service: &str, resource: &str| Expr::sub(format!("arn:${{AWS::Partition}}:{service}:${{AWS::Region}}:${{AWS::AccountId}}:{resource}"));
+    let arn = |service: &str, resource: &str| {
+        Expr::sub(format!("arn:${{AWS::Partition}}:{service}:${{AWS::Region}}:${{AWS::AccountId}}:{resource}"))
+    };
     artifacts.grant_read(&role, "lambda/*");
     role.allow(&["s3:*"], [Expr::sub("arn:${AWS::Partition}:s3:::inlet-*")]);
     role.allow(&["sqs:*"], [arn("sqs", "inlet-*")]);
     role.allow(&["lambda:*"], [arn("lambda", "function:inlet-*"), arn("lambda", "event-source-mapping:*")]);
     role.allow_if(
-        &["lambda:CreateEventSourceMapping", "lambda:GetEventSourceMapping", "lambda:DeleteEventSourceMapping", "lambda:UpdateEventSourceMapping"],
+        &[
+            "lambda:CreateEventSourceMapping",
+            "lambda:GetEventSourceMapping",
+            "lambda:DeleteEventSourceMapping",
+            "lambda:UpdateEventSourceMapping",
+        ],
         [Expr::literal("*")],
         json!({ "ArnLike": { "lambda:FunctionArn": arn("lambda", "function:inlet-*") } }),
     );
@@ -161,7 +185,18 @@ fn deploy_role(stack: &Stack, artifacts: &Bucket) -> Role {
     role.allow(&["glue:*"], [arn("glue", "catalog"), arn("glue", "database/inlet*"), arn("glue", "table/inlet*/*")]);
     role.allow(&["athena:*"], [arn("athena", "workgroup/inlet-*")]);
     role.allow(
-        &["iam:GetRole", "iam:CreateRole", "iam:DeleteRole", "iam:UpdateRole", "iam:UpdateAssumeRolePolicy", "iam:PutRolePolicy", "iam:GetRolePolicy", "iam:DeleteRolePolicy", "iam:TagRole", "iam:UntagRole"],
+        &[
+            "iam:GetRole",
+            "iam:CreateRole",
+            "iam:DeleteRole",
+            "iam:UpdateRole",
+            "iam:UpdateAssumeRolePolicy",
+            "iam:PutRolePolicy",
+            "iam:GetRolePolicy",
+            "iam:DeleteRolePolicy",
+            "iam:TagRole",
+            "iam:UntagRole",
+        ],
         [Expr::sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/inlet-*")],
     );
     role.allow_if(

@@ -117,6 +117,7 @@ pub async fn handle<R: Resource>(
         Ok(request) => {
             let envelope = Envelope::of(&request);
             let budget = deadline.duration_since(SystemTime::now()).unwrap_or_default().saturating_sub(ANSWER_MARGIN);
+            tracing::info!(logical_resource_id = %envelope.logical_resource_id, budget_ms = budget.as_millis() as u64, "custom resource request");
             let outcome = run(resource, request, budget).await;
             (envelope, outcome)
         }
@@ -210,13 +211,26 @@ pub async fn serve<R: Resource>(resource: R) -> Result<(), lambda_runtime::Error
     let responder = Arc::new(HttpResponder::new());
     lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<Value>| {
         let (resource, responder) = (resource.clone(), responder.clone());
-        async move {
-            let deadline = SystemTime::UNIX_EPOCH + Duration::from_millis(event.context.deadline);
-            handle(resource, responder.as_ref(), event.payload, deadline).await
-        }
+        async move { handle(resource, responder.as_ref(), event.payload, deadline_of(&event.context)).await }
     }))
     .await
 }
+
+/// The invocation's deadline. Lambda sends epoch milliseconds; a value that
+/// cannot be one (some local emulators send the timeout instead) falls back to
+/// Lambda's longest run from now.
+fn deadline_of(context: &lambda_runtime::Context) -> SystemTime {
+    const YEAR_2000_MS: u64 = 946_684_800_000;
+    if context.deadline >= YEAR_2000_MS {
+        SystemTime::UNIX_EPOCH + Duration::from_millis(context.deadline)
+    } else {
+        tracing::warn!(deadline = context.deadline, "the runtime sent no usable deadline; assuming Lambda's 15-minute maximum");
+        SystemTime::now() + LONGEST_RUN
+    }
+}
+
+/// Lambda's maximum timeout.
+const LONGEST_RUN: Duration = Duration::from_secs(15 * 60);
 
 /// Reads a list of strings from the properties, as CloudFormation passes them.
 pub(crate) fn string_list(properties: &Value, name: &str) -> Result<Vec<String>, String> {

@@ -1,0 +1,323 @@
+"""The synthesized CloudFormation: linted by cfn-lint, checked by checkov, and
+created on moto's CloudFormation, where a file then flows through the buckets
+and queues the stack made, handled by the functions under cargo-lambda's
+Runtime API emulator. The custom resources answer moto's CloudFormation
+themselves: the stack only completes because create-folders answered."""
+import http.server
+import io
+import json
+import re
+import subprocess
+import threading
+import time
+import zipfile
+
+import pytest
+import yaml
+
+from aws_local import VENV_BIN, client, invoke, lambda_emulator, moto_server, sqs_event, take
+from conftest import REPO
+
+TEMPLATES = sorted((REPO / "cloudformation").glob("*.cfn.yaml"))
+FUNCTIONS = ["unzip", "pipeline-runner", "partitioner", "create-folders", "clean-test-files"]
+# What moto's CloudFormation passes over with a warning (see the README).
+MOTO_SKIPS_APP = {"AWS::Athena::WorkGroup", "AWS::Glue::Database", "AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy"}
+
+
+def test_there_are_three_templates():
+    assert [t.name for t in TEMPLATES] == ["clean-test-files.cfn.yaml", "lambda.cfn.yaml", "pipeline.cfn.yaml"]
+
+
+def test_cfn_lint_reports_nothing():
+    result = subprocess.run([str(VENV_BIN / "cfn-lint"), *map(str, TEMPLATES)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_checkov_passes_and_every_skip_has_a_reason():
+    result = subprocess.run(
+        [str(VENV_BIN / "checkov"), "-d", str(REPO / "cloudformation"), "--framework", "cloudformation", "--skip-download", "--compact", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={"BC_SKIP_MAPPING": "TRUE", "PATH": f"{VENV_BIN}:/usr/bin:/bin", "HOME": str(REPO / ".venv")},
+    )
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
+    assert re.search(r"Failed checks: 0,", result.stdout), result.stdout[-2000:]
+    skips = 0
+    for template in TEMPLATES:
+        for name, resource in yaml.safe_load(template.read_text())["Resources"].items():
+            for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", []):
+                assert len(skip.get("comment", "")) > 20, f"{template.name} {name} skips {skip['id']} without a reason"
+                skips += 1
+    assert skips > 0
+
+
+def test_every_function_crate_is_deployed():
+    template = yaml.safe_load((REPO / "cloudformation" / "lambda.cfn.yaml").read_text())
+    keys = sorted(
+        r["Properties"]["Code"]["S3Key"]["Fn::Sub"] for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"
+    )
+    assert keys == sorted(f"${{CodePrefix}}{f}.zip" for f in FUNCTIONS)
+    for function in FUNCTIONS:
+        assert (REPO / "crates" / function / "src" / "main.rs").is_file()
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Lambda::Function":
+            assert resource["Properties"]["Architectures"] == ["arm64"] and resource["Properties"]["Runtime"] == "provided.al2023"
+
+
+def test_queues_outlast_their_functions_six_times():
+    resources = yaml.safe_load((REPO / "cloudformation" / "lambda.cfn.yaml").read_text())["Resources"]
+    mappings = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
+    assert len(mappings) == 3
+    for mapping in mappings:
+        queue = resources[mapping["EventSourceArn"]["Fn::GetAtt"][0]]["Properties"]
+        function = resources[mapping["FunctionName"]["Ref"]]["Properties"]
+        assert queue["VisibilityTimeout"] >= 6 * function["Timeout"]
+        assert "deadLetterTargetArn" in queue["RedrivePolicy"]
+        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory):
+    log_dir = tmp_path_factory.mktemp("moto")
+    with moto_server(log_dir) as endpoint:
+        yield {"endpoint": endpoint, "log": log_dir / "moto.log"}
+
+
+def wait_for_stack(cfn, name, done, seconds=60):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            stacks = cfn.describe_stacks(StackName=name)["Stacks"]
+        except cfn.exceptions.ClientError as e:
+            # A deleted stack is no longer found by name.
+            if "DELETE_COMPLETE" in done and "does not exist" in str(e):
+                return None
+            raise
+        if stacks and stacks[0]["StackStatus"] in done:
+            return stacks[0]
+        time.sleep(0.5)
+    raise AssertionError(f"{name} is {stacks[0]['StackStatus']}, not {done}, after {seconds} s")
+
+
+def skipped_types(log):
+    return set(re.findall(r"No Moto CloudFormation support for (\S+)", log.read_text()))
+
+
+def custom_resource_request(kind, endpoint, stack, logical_id, resource_type, properties, response_url=None):
+    """The request CloudFormation sends a custom resource; moto's own
+    invocation needs Docker, so the test delivers it through the emulator."""
+    return {
+        "RequestType": kind,
+        "ServiceToken": properties["ServiceToken"],
+        "ResponseURL": response_url or f"{endpoint}/cloudformation_us-east-1/cfnresponse?stack={stack['StackId']}",
+        "StackId": stack["StackId"],
+        "RequestId": f"{logical_id}-{kind}",
+        "LogicalResourceId": logical_id,
+        "ResourceType": resource_type,
+        "ResourceProperties": properties,
+        **({"PhysicalResourceId": f"clean-test-files:{','.join(properties['Buckets'])}"} if kind == "Delete" else {}),
+    }
+
+
+def apply_bucket_settings_moto_ignores(template, resources, s3, sqs):
+    """moto's CloudFormation creates an AWS::S3::Bucket with its name and
+    encryption only. Apply the template's own notifications and versioning
+    through the S3 API, translated from CloudFormation's shape to the API's."""
+    for name, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::S3::Bucket":
+            continue
+        bucket = resources[name]["PhysicalResourceId"]
+        properties = resource["Properties"]
+        if properties.get("VersioningConfiguration"):
+            s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration=properties["VersioningConfiguration"])
+        configurations = []
+        for notification in properties.get("NotificationConfiguration", {}).get("QueueConfigurations", []):
+            queue_url = resources[notification["Queue"]["Fn::GetAtt"][0]]["PhysicalResourceId"]
+            arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            rules = notification["Filter"]["S3Key"]["Rules"]
+            configurations.append({"QueueArn": arn, "Events": [notification["Event"]], "Filter": {"Key": {"FilterRules": rules}}})
+        if configurations:
+            s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={"QueueConfigurations": configurations})
+
+
+class Answers(http.server.BaseHTTPRequestHandler):
+    """A loopback ResponseURL for requests moto no longer tracks."""
+
+    received = []
+
+    def do_PUT(self):
+        Answers.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_the_app_stack_on_moto_carries_a_file_through(moto, tmp_path):
+    endpoint = moto["endpoint"]
+    s3, sqs, glue, cfn = (client(s, endpoint) for s in ("s3", "sqs", "glue", "cloudformation"))
+
+    # Function code, as the build would upload it.
+    s3.create_bucket(Bucket="inlet-pipeline-code")
+    package = io.BytesIO()
+    with zipfile.ZipFile(package, "w") as z:
+        z.writestr("bootstrap", "#!/bin/sh\n")
+    for function in FUNCTIONS:
+        s3.put_object(Bucket="inlet-pipeline-code", Key=f"lambda/abc123/{function}.zip", Body=package.getvalue())
+
+    configuration = json.loads((REPO / "config" / "test-lambda-stack-configuration.json").read_text())
+    parameters = {**configuration["Parameters"], "CodeBucket": "inlet-pipeline-code", "CodePrefix": "lambda/abc123/"}
+    cfn.create_stack(
+        StackName="inlet-test",
+        TemplateBody=(REPO / "cloudformation" / "lambda.cfn.yaml").read_text(),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        Tags=[{"Key": k, "Value": v} for k, v in configuration["Tags"].items()],
+        Capabilities=["CAPABILITY_IAM"],
+    )
+    stack = wait_for_stack(cfn, "inlet-test", {"CREATE_IN_PROGRESS", "CREATE_COMPLETE"})
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    assert skipped_types(moto["log"]) == MOTO_SKIPS_APP
+    resources = {r["LogicalResourceId"]: r for r in cfn.list_stack_resources(StackName="inlet-test")["StackResourceSummaries"]}
+    template = yaml.safe_load((REPO / "cloudformation" / "lambda.cfn.yaml").read_text())
+    expected = {name for name, r in template["Resources"].items() if r["Type"] not in MOTO_SKIPS_APP}
+    assert expected <= set(resources), expected - set(resources)
+
+    input_bucket, output_bucket = outputs["InputBucketName"], outputs["OutputBucketName"]
+    database = configuration["Parameters"]["GlueDatabaseName"]
+    glue.create_database(DatabaseInput={"Name": database})  # AWS::Glue::Database is one of moto's skips
+    apply_bucket_settings_moto_ignores(template, resources, s3, sqs)
+    # moto would hand queued messages to its own Lambda, which needs Docker;
+    # here the test is the event source, so the stack's mappings are disabled.
+    awslambda = client("lambda", endpoint)
+    for name, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::Lambda::EventSourceMapping":
+            awslambda.update_event_source_mapping(UUID=resources[name]["PhysicalResourceId"], Enabled=False)
+
+    environment = {"INPUT_BUCKET": input_bucket, "OUTPUT_BUCKET": output_bucket, "GLUE_DATABASE": database}
+    with lambda_emulator(endpoint, environment, tmp_path) as emulator:
+        # The stack waits for create-folders to answer, as CloudFormation does.
+        assert cfn.describe_stacks(StackName="inlet-test")["Stacks"][0]["StackStatus"] == "CREATE_IN_PROGRESS"
+        properties = {"ServiceToken": outputs.get("CreateFoldersFunctionArn", "create-folders"), "Bucket": input_bucket,
+                      "Folders": template["Resources"]["InputFolders"]["Properties"]["Folders"]}
+        answer = invoke(emulator, "create-folders", custom_resource_request("Create", endpoint, stack, "InputFolders", "Custom::Folders", properties), tmp_path)
+        assert answer["Status"] == "SUCCESS", answer.get("Reason", answer)
+        wait_for_stack(cfn, "inlet-test", {"CREATE_COMPLETE"})
+        assert [o["Key"] for o in s3.list_objects_v2(Bucket=input_bucket)["Contents"]] == ["done/", "failed/", "in/"]
+
+        # A buoy archive through the notifications and queues the stack made.
+        queues = {name: resources[name]["PhysicalResourceId"] for name in ("UnzipQueue", "PipelineRunnerQueue", "PartitionerQueue")}
+        with open(REPO / "data" / "buoy.z05.00.20210115.000000.zip", "rb") as f:
+            s3.put_object(Bucket=input_bucket, Key="in/buoy.z05.00.20210115.000000.zip", Body=f.read())
+
+        def deliver(function, queue):
+            messages = [m for m in take(sqs, queues[queue]) if "s3:TestEvent" not in m["Body"]]
+            assert messages, f"no message reached {queue}"
+            answer = invoke(emulator, function, sqs_event(messages), tmp_path)
+            assert answer["batchItemFailures"] == [], answer
+            return answer
+
+        members = deliver("unzip", "UnzipQueue")["results"][0]["members"]
+        runner = deliver("pipeline-runner", "PipelineRunnerQueue")["results"]
+        loaded = [r for r in runner if r["outcome"] == "loaded"]
+        assert len(runner) == len(members), [(r["outcome"], r.get("source")) for r in runner]
+        assert len(loaded) == len(members) and all(r["rows_out"] == 144 for r in loaded), loaded
+        deliver("partitioner", "PartitionerQueue")
+        tables = glue.get_tables(DatabaseName=database)["TableList"]
+        assert sorted(t["Name"] for t in tables) == sorted(r["table"] for r in loaded)
+        for table in tables:
+            assert table["StorageDescriptor"]["Location"].startswith(f"s3://{output_bucket}/")
+            partitions = glue.get_partitions(DatabaseName=database, TableName=table["Name"])["Partitions"]
+            assert [p["Values"] for p in partitions] == [["humboldt", "2021", "01"]]
+        left = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=input_bucket)["Contents"])
+        assert left == sorted(["done/", "done/buoy.z05.00.20210115.000000.zip", "failed/", "in/"] + [m.replace("in/", "done/", 1) for m in members])
+
+        # The cleaner stack: created beside the test stack, answered by clean-test-files.
+        buckets = [input_bucket, output_bucket, outputs["AthenaResultsBucketName"]]
+        cleaner_parameters = {"ServiceToken": outputs["CleanTestFilesFunctionArn"], "Buckets": ",".join(buckets)}
+        cfn.create_stack(
+            StackName="inlet-test-cleaner",
+            TemplateBody=(REPO / "cloudformation" / "clean-test-files.cfn.yaml").read_text(),
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in cleaner_parameters.items()],
+        )
+        cleaner = wait_for_stack(cfn, "inlet-test-cleaner", {"CREATE_IN_PROGRESS"})
+        properties = {"ServiceToken": outputs["CleanTestFilesFunctionArn"], "Buckets": buckets}
+        answer = invoke(emulator, "clean-test-files", custom_resource_request("Create", endpoint, cleaner, "TestBucketsCleaner", "Custom::CleanTestFiles", properties), tmp_path)
+        assert answer["Status"] == "SUCCESS", answer.get("Reason", answer)
+        wait_for_stack(cfn, "inlet-test-cleaner", {"CREATE_COMPLETE"})
+        assert s3.list_objects_v2(Bucket=output_bucket)["KeyCount"] > 0, "Create empties nothing"
+
+        # Deleting it empties the buckets (moto does not send the Delete, so the test does).
+        cfn.delete_stack(StackName="inlet-test-cleaner")
+        server = http.server.HTTPServer(("127.0.0.1", 0), Answers)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            url = f"http://127.0.0.1:{server.server_port}/answer"
+            answer = invoke(emulator, "clean-test-files", custom_resource_request("Delete", endpoint, cleaner, "TestBucketsCleaner", "Custom::CleanTestFiles", properties, url), tmp_path)
+        finally:
+            server.shutdown()
+        assert answer["Status"] == "SUCCESS", answer.get("Reason", answer)
+        assert Answers.received and Answers.received[-1]["Status"] == "SUCCESS"
+        for bucket in buckets:
+            versions = s3.list_object_versions(Bucket=bucket)
+            assert not versions.get("Versions") and not versions.get("DeleteMarkers"), bucket
+
+    # With its buckets empty, the test stack deletes cleanly.
+    cfn.delete_stack(StackName="inlet-test")
+    wait_for_stack(cfn, "inlet-test", {"DELETE_COMPLETE"})
+    existing = {b["Name"] for b in s3.list_buckets()["Buckets"]}
+    assert not existing & set(buckets), existing
+
+
+def test_moto_validates_every_template(moto):
+    cfn = client("cloudformation", moto["endpoint"])
+    for template in TEMPLATES:
+        validated = cfn.validate_template(TemplateBody=template.read_text())
+        assert validated["Description"] == yaml.safe_load(template.read_text())["Description"], template.name
+
+
+def test_the_pipeline_goes_test_stack_then_approval_then_prod():
+    """moto cannot create the pipeline stack (it skips CodeBuild projects, so
+    their Fn::GetAtt fails), so its shape is checked here, action by action."""
+    resources = yaml.safe_load((REPO / "cloudformation" / "pipeline.cfn.yaml").read_text())["Resources"]
+    pipeline = resources["Pipeline"]["Properties"]
+    stages = {stage["Name"]: stage["Actions"] for stage in pipeline["Stages"]}
+    assert list(stages) == ["Source", "Build", "TestStage", "ProdStage"]
+
+    source = stages["Source"][0]
+    assert source["ActionTypeId"]["Provider"] == "CodeStarSourceConnection"
+    assert resources["RepositoryConnection"]["Type"] == "AWS::CodeStarConnections::Connection"
+    assert "OAuthToken" not in json.dumps(resources)
+    assert resources["BuildProject"]["Properties"]["Source"]["BuildSpec"] == "buildspec.yaml"
+
+    def order(actions):
+        return [(a["RunOrder"], a["Name"], a["Configuration"].get("ActionMode", a["ActionTypeId"]["Provider"])) for a in actions]
+
+    assert order(stages["TestStage"]) == [
+        (1, "DeployTestStack", "REPLACE_ON_FAILURE"),
+        (2, "ArmTestCleaner", "CREATE_UPDATE"),
+        (2, "SmokeTest", "CodeBuild"),
+        (3, "ApproveProduction", "Manual"),
+        (4, "CleanTestFiles", "DELETE_ONLY"),
+        (5, "DeleteTestStack", "DELETE_ONLY"),
+    ]
+    deploy = stages["TestStage"][0]["Configuration"]
+    assert deploy["TemplateConfiguration"] == "BuildOutput::config/test-lambda-stack-configuration.json"
+    assert json.loads(deploy["ParameterOverrides"])["CodePrefix"] == {"Fn::GetParam": ["BuildOutput", "build/code.json", "CodePrefix"]}
+    assert stages["TestStage"][3]["Configuration"]["NotificationArn"] == {"Ref": "ApprovalTopic"}
+    assert order(stages["ProdStage"]) == [(1, "CreateChangeSet", "CHANGE_SET_REPLACE"), (2, "ExecuteChangeSet", "CHANGE_SET_EXECUTE")]
+    assert stages["ProdStage"][0]["Configuration"]["TemplateConfiguration"] == "BuildOutput::config/prod-lambda-stack-configuration.json"
+    for action in stages["TestStage"] + stages["ProdStage"]:
+        if action["ActionTypeId"]["Provider"] == "CloudFormation":
+            assert action["Configuration"]["RoleArn"] == {"Fn::GetAtt": ["DeployRole", "Arn"]}
+
+
+def test_the_build_ships_every_function_and_every_template():
+    buildspec = yaml.safe_load((REPO / "buildspec.yaml").read_text())
+    assert buildspec["env"]["variables"]["FUNCTIONS"].split() == FUNCTIONS
+    commands = "\n".join(buildspec["phases"]["build"]["commands"])
+    assert "tests/run" in commands and "synth --check" in commands and "--arm64" in commands
+    assert set(buildspec["artifacts"]["files"]) == {"cloudformation/*.cfn.yaml", "config/*.json", "build/code.json"}
+    assert (REPO / "tests" / "smoke" / "buildspec.yaml").is_file()
