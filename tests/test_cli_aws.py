@@ -6,25 +6,16 @@ import urllib.request
 import pytest
 
 from conftest import REPO
-from aws_local import client, free_port, wait_for_port, VENV_BIN, CREDENTIALS
-import subprocess
+from aws_local import CREDENTIALS, client, moto_server
 
 
 @pytest.fixture
 def moto(tmp_path):
-    port = free_port()
-    log = open(tmp_path / "moto.log", "w")
-    server = subprocess.Popen([str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log)
-    try:
-        wait_for_port(port, 30, server)
-        endpoint = f"http://127.0.0.1:{port}"
+    with moto_server(tmp_path) as endpoint:
         for bucket in ("input", "output"):
             client("s3", endpoint).create_bucket(Bucket=bucket)
         client("glue", endpoint).create_database(DatabaseInput={"Name": "inlet"})
         yield endpoint
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def aws_run(inlet, endpoint, *args, check=True):

@@ -44,6 +44,7 @@ impl GlueDatabase {
             &[
                 "glue:GetDatabase",
                 "glue:GetTable",
+                "glue:GetTables",
                 "glue:CreateTable",
                 "glue:UpdateTable",
                 "glue:GetPartitions",

@@ -83,12 +83,8 @@ pub fn stack() -> Stack {
                 .scratch(4096),
         ),
     );
-    input.grant_read(&unzip, "in/*");
+    grant_lifecycle_moves(&input, &unzip);
     input.grant_write(&unzip, "in/*");
-    for folder in ["done/*", "failed/*"] {
-        input.grant_write(&unzip, folder);
-    }
-    input.grant_delete(&unzip, "in/*");
     let unzip_queue = unzip.queue("UnzipQueue", 3, 1, 5);
 
     // pipeline-runner: other files in in/ → Parquet.
@@ -102,11 +98,7 @@ pub fn stack() -> Stack {
                 .scratch(4096),
         ),
     );
-    input.grant_read(&runner, "in/*");
-    for folder in ["done/*", "failed/*"] {
-        input.grant_write(&runner, folder);
-    }
-    input.grant_delete(&runner, "in/*");
+    grant_lifecycle_moves(&input, &runner);
     output.grant_read(&runner, "*");
     output.grant_write(&runner, "*");
     output.grant_delete(&runner, "*");
@@ -174,4 +166,18 @@ pub fn stack() -> Stack {
     );
     stack.output("CleanTestFilesFunctionArn", "The clean-test-files function, for the cleaner stack.", cleaner.arn(), Some(&is_test));
     stack
+}
+
+/// What a function needs to take an input through its lifecycle: read it in
+/// `in/`, move it to `done/` or `failed/` (S3 moves are copy, then delete),
+/// and write the error document beside a failure. Listing lets S3 answer 404
+/// rather than 403 for an input a duplicate delivery already moved, which is
+/// how a redelivery is recognised.
+fn grant_lifecycle_moves(input: &Bucket, function: &Function) {
+    input.grant_list(function, "");
+    input.grant_read(function, "in/*");
+    for folder in ["done/*", "failed/*"] {
+        input.grant_write(function, folder);
+    }
+    input.grant_delete(function, "in/*");
 }
