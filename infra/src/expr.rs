@@ -57,6 +57,12 @@ impl Expr {
     }
 }
 
+impl From<u32> for Expr {
+    fn from(number: u32) -> Self {
+        Self(Value::from(number))
+    }
+}
+
 impl From<&str> for Expr {
     fn from(text: &str) -> Self {
         Self(Value::String(text.to_owned()))

@@ -76,8 +76,9 @@ impl Bucket {
         Expr::sub(format!("arn:${{AWS::Partition}}:s3:::{}/{pattern}", self.name))
     }
 
-    /// Expires objects under `prefix` after `days`.
-    pub fn expire(&self, rule_id: &str, prefix: &str, days: u32) -> &Self {
+    /// Expires objects under `prefix` after `days`: a number, or a parameter's value.
+    pub fn expire(&self, rule_id: &str, prefix: &str, days: impl Into<Expr>) -> &Self {
+        let days = days.into();
         self.lifecycle_rule(json!({ "Id": rule_id, "Status": "Enabled", "Prefix": prefix, "ExpirationInDays": days }))
     }
 

@@ -50,11 +50,7 @@ pub fn stack() -> Stack {
     // Storage. Names are known up front, so policies and notifications can
     // name the buckets without reference cycles.
     let input = Bucket::new(&stack, "InputBucket", "${NamePrefix}-input-${AWS::AccountId}-${AWS::Region}");
-    input.resource().with_properties(|p| {
-        p["LifecycleConfiguration"]["Rules"].as_array_mut().expect("rules").push(json!({
-            "Id": "expire-done", "Status": "Enabled", "Prefix": "done/", "ExpirationInDays": done_days.clone()
-        }));
-    });
+    input.expire("expire-done", "done/", done_days);
     let output = Bucket::new(&stack, "OutputBucket", "${NamePrefix}-output-${AWS::AccountId}-${AWS::Region}");
     let results = Bucket::new(&stack, "AthenaResultsBucket", "${NamePrefix}-athena-${AWS::AccountId}-${AWS::Region}");
     results.expire("expire-results", "results/", 30);

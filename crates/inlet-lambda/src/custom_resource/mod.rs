@@ -64,35 +64,9 @@ struct Envelope {
 }
 
 impl Envelope {
-    fn of(request: &Request) -> Self {
-        match request {
-            Request::Create(r) => Self {
-                response_url: r.response_url.clone(),
-                stack_id: r.stack_id.clone(),
-                request_id: r.request_id.clone(),
-                logical_resource_id: r.logical_resource_id.clone(),
-                physical_resource_id: None,
-            },
-            Request::Update(r) => Self {
-                response_url: r.response_url.clone(),
-                stack_id: r.stack_id.clone(),
-                request_id: r.request_id.clone(),
-                logical_resource_id: r.logical_resource_id.clone(),
-                physical_resource_id: Some(r.physical_resource_id.clone()),
-            },
-            Request::Delete(r) => Self {
-                response_url: r.response_url.clone(),
-                stack_id: r.stack_id.clone(),
-                request_id: r.request_id.clone(),
-                logical_resource_id: r.logical_resource_id.clone(),
-                physical_resource_id: Some(r.physical_resource_id.clone()),
-            },
-            _ => Self::default(),
-        }
-    }
-
-    /// Best effort for a payload that is not a well-formed request.
-    fn salvage(payload: &Value) -> Option<Self> {
+    /// Read from the raw payload, so that even a request that does not
+    /// parse is answered, as long as it names a `ResponseURL`.
+    fn of(payload: &Value) -> Option<Self> {
         let text = |name: &str| payload.get(name).and_then(Value::as_str).map(str::to_owned);
         Some(Self {
             response_url: text("ResponseURL")?,
@@ -113,18 +87,18 @@ pub async fn handle<R: Resource>(
     payload: Value,
     deadline: SystemTime,
 ) -> Result<Value, AnswerError> {
-    let (envelope, outcome) = match serde_json::from_value::<Request>(payload.clone()) {
+    let parsed = serde_json::from_value::<Request>(payload.clone());
+    let Some(envelope) = Envelope::of(&payload) else {
+        let problem = parsed.err().map(|e| e.to_string()).unwrap_or_else(|| "ResponseURL is not a string".into());
+        return Err(AnswerError::NoResponseUrl(problem));
+    };
+    let outcome = match parsed {
         Ok(request) => {
-            let envelope = Envelope::of(&request);
             let budget = deadline.duration_since(SystemTime::now()).unwrap_or_default().saturating_sub(ANSWER_MARGIN);
             tracing::info!(logical_resource_id = %envelope.logical_resource_id, budget_ms = budget.as_millis() as u64, "custom resource request");
-            let outcome = run(resource, request, budget).await;
-            (envelope, outcome)
+            run(resource, request, budget).await
         }
-        Err(e) => match Envelope::salvage(&payload) {
-            Some(envelope) => (envelope, Err(format!("the request is not a CloudFormation custom-resource request: {e}"))),
-            None => return Err(AnswerError::NoResponseUrl(e.to_string())),
-        },
+        Err(e) => Err(format!("the request is not a CloudFormation custom-resource request: {e}")),
     };
 
     let (status, reason, physical_resource_id, data) = match outcome {
