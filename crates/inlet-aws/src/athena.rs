@@ -5,7 +5,7 @@ use std::time::Duration;
 use aws_sdk_athena::Client;
 use aws_sdk_athena::types::{QueryExecutionContext, QueryExecutionState, ResultConfiguration};
 
-use crate::describe;
+use inlet_core::error::describe;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AthenaError {

@@ -6,7 +6,7 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 
-use crate::describe;
+use inlet_core::error::describe;
 
 /// What went wrong with a bucket, and on which one.
 #[derive(Debug, thiserror::Error)]

@@ -4,14 +4,15 @@ use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use aws_sdk_glue::Client;
-use aws_sdk_glue::error::ProvideErrorMetadata;
+use aws_sdk_glue::config::http::HttpResponse;
+use aws_sdk_glue::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_glue::types::{Column, PartitionInput, SerDeInfo, StorageDescriptor, Table, TableInput};
-use inlet_core::catalog::{Catalog, CatalogColumn, CatalogError, PartitionDefinition, TableDefinition};
+use inlet_core::catalog::{
+    Catalog, CatalogColumn, CatalogError, PARTITIONS_PER_CALL, PartitionDefinition, TableDefinition, VersionedTable,
+};
+use inlet_core::error::ErrorClass;
 
-use crate::describe;
-
-/// `BatchCreatePartition` takes at most this many partitions per call.
-const PARTITION_BATCH: usize = 100;
+use crate::errors::class_of;
 
 const INPUT_FORMAT: &str = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat";
 const OUTPUT_FORMAT: &str = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat";
@@ -32,8 +33,22 @@ impl GlueCatalog {
     }
 }
 
-fn backend(operation: &'static str, target: impl Into<String>, error: &impl std::error::Error) -> CatalogError {
-    CatalogError::Backend { operation, target: target.into(), message: describe(error) }
+/// A catalog error that keeps the SDK error as its source, classified.
+fn backend<E>(operation: &'static str, target: impl Into<String>, error: SdkError<E, HttpResponse>) -> CatalogError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let class = class_of(&error);
+    CatalogError::backend(operation, target, class, error)
+}
+
+/// A request that could not even be built: a bug, never worth a retry.
+fn invalid_request(
+    operation: &'static str,
+    target: impl Into<String>,
+    error: impl std::error::Error + Send + Sync + 'static,
+) -> CatalogError {
+    CatalogError::backend(operation, target, ErrorClass::Permanent, error)
 }
 
 fn glue_column(column: &CatalogColumn) -> Result<Column, CatalogError> {
@@ -44,7 +59,7 @@ fn glue_column(column: &CatalogColumn) -> Result<Column, CatalogError> {
         .set_comment(column.comment.clone())
         .set_parameters((!parameters.is_empty()).then_some(parameters))
         .build()
-        .map_err(|e| backend("build column", column.name.clone(), &e))
+        .map_err(|e| invalid_request("build column", column.name.clone(), e))
 }
 
 /// The storage descriptor of a Parquet location; partitions repeat the table's
@@ -83,15 +98,17 @@ fn table_definition(database: &str, table: &Table) -> TableDefinition {
 
 #[async_trait]
 impl Catalog for GlueCatalog {
-    async fn get_table(&self, database: &str, table: &str) -> Result<Option<TableDefinition>, CatalogError> {
+    async fn get_table(&self, database: &str, table: &str) -> Result<Option<VersionedTable>, CatalogError> {
         match self.client.get_table().database_name(database).name(table).send().await {
-            Ok(output) => Ok(output.table().map(|t| table_definition(database, t))),
+            Ok(output) => Ok(output
+                .table()
+                .map(|t| VersionedTable { table: table_definition(database, t), version: t.version_id().map(str::to_owned) })),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_entity_not_found_exception()) => Ok(None),
-            Err(e) => Err(backend("GetTable", format!("{database}.{table}"), &e)),
+            Err(e) => Err(backend("GetTable", format!("{database}.{table}"), e)),
         }
     }
 
-    async fn put_table(&self, table: &TableDefinition) -> Result<(), CatalogError> {
+    async fn put_table(&self, table: &TableDefinition, expected_version: Option<&str>) -> Result<(), CatalogError> {
         let partition_keys = table.partition_keys.iter().map(glue_column).collect::<Result<Vec<_>, _>>()?;
         let input = TableInput::builder()
             .name(&table.name)
@@ -100,21 +117,21 @@ impl Catalog for GlueCatalog {
             .set_partition_keys(Some(partition_keys))
             .storage_descriptor(storage_descriptor(&table.columns, &table.location)?)
             .build()
-            .map_err(|e| backend("build table", table.name.clone(), &e))?;
+            .map_err(|e| invalid_request("build table", table.name.clone(), e))?;
         let target = format!("{}.{}", table.database, table.name);
-        match self.client.create_table().database_name(&table.database).table_input(input.clone()).send().await {
+        let conflict = || CatalogError::Conflict { database: table.database.clone(), table: table.name.clone() };
+        let Some(version) = expected_version else {
+            return match self.client.create_table().database_name(&table.database).table_input(input).send().await {
+                Ok(_) => Ok(()),
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_already_exists_exception()) => Err(conflict()),
+                Err(e) => Err(backend("CreateTable", target, e)),
+            };
+        };
+        // Glue's optimistic lock: the update applies only to the version read.
+        match self.client.update_table().database_name(&table.database).table_input(input).version_id(version).send().await {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_already_exists_exception()) => {
-                self.client
-                    .update_table()
-                    .database_name(&table.database)
-                    .table_input(input)
-                    .send()
-                    .await
-                    .map_err(|e| backend("UpdateTable", target, &e))?;
-                Ok(())
-            }
-            Err(e) => Err(backend("CreateTable", target, &e)),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_concurrent_modification_exception()) => Err(conflict()),
+            Err(e) => Err(backend("UpdateTable", target, e)),
         }
     }
 
@@ -122,9 +139,10 @@ impl Catalog for GlueCatalog {
         let definition = self
             .get_table(database, table)
             .await?
-            .ok_or_else(|| CatalogError::TableNotFound { database: database.into(), table: table.into() })?;
+            .ok_or_else(|| CatalogError::TableNotFound { database: database.into(), table: table.into() })?
+            .table;
         let mut added = 0;
-        for chunk in partitions.chunks(PARTITION_BATCH) {
+        for chunk in partitions.chunks(PARTITIONS_PER_CALL) {
             let inputs = chunk
                 .iter()
                 .map(|p| {
@@ -142,7 +160,7 @@ impl Catalog for GlueCatalog {
                 .set_partition_input_list(Some(inputs))
                 .send()
                 .await
-                .map_err(|e| backend("BatchCreatePartition", format!("{database}.{table}"), &e))?;
+                .map_err(|e| backend("BatchCreatePartition", format!("{database}.{table}"), e))?;
             let mut already = 0;
             for error in output.errors() {
                 let detail = error.error_detail();
@@ -152,11 +170,13 @@ impl Catalog for GlueCatalog {
                     already += 1;
                     continue;
                 }
-                return Err(CatalogError::Backend {
-                    operation: "BatchCreatePartition",
-                    target: format!("{database}.{table} {:?}", error.partition_values()),
-                    message: format!("{code}: {}", detail.and_then(|d| d.error_message()).unwrap_or("")),
-                });
+                let message = format!("{code}: {}", detail.and_then(|d| d.error_message()).unwrap_or(""));
+                return Err(CatalogError::backend(
+                    "BatchCreatePartition",
+                    format!("{database}.{table} {:?}", error.partition_values()),
+                    ErrorClass::of_response(Some(code), None),
+                    message,
+                ));
             }
             added += chunk.len() - already;
         }
@@ -167,7 +187,7 @@ impl Catalog for GlueCatalog {
         let mut pages = self.client.get_tables().database_name(database).into_paginator().send();
         let mut tables = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| backend("GetTables", database, &e))?;
+            let page = page.map_err(|e| backend("GetTables", database, e))?;
             tables.extend(page.table_list().iter().map(|t| table_definition(database, t)));
         }
         tables.sort_by(|a, b| a.name.cmp(&b.name));
@@ -182,7 +202,7 @@ impl Catalog for GlueCatalog {
                 if e.as_service_error().and_then(|s| s.code()) == Some("EntityNotFoundException") {
                     CatalogError::TableNotFound { database: database.into(), table: table.into() }
                 } else {
-                    backend("GetPartitions", format!("{database}.{table}"), &e)
+                    backend("GetPartitions", format!("{database}.{table}"), e)
                 }
             })?;
             partitions.extend(page.partitions().iter().map(|p| PartitionDefinition {

@@ -4,6 +4,7 @@
 //!
 //! - [`S3ObjectStore`]: [`inlet_core::storage::ObjectStore`] over S3;
 //! - [`GlueCatalog`]: [`inlet_core::catalog::Catalog`] over the Glue Data Catalog;
+//! - [`SqsQueue`]: [`inlet_core::queue::MessageQueue`] over SQS;
 //! - [`AthenaQuery`]: SQL through Athena, for `inlet query --athena`;
 //! - [`BucketHousekeeping`]: folder markers and emptying whole buckets, for
 //!   the stack's custom resources.
@@ -15,17 +16,28 @@
 
 mod athena;
 mod buckets;
+pub mod errors;
 mod glue;
 mod s3;
+mod sqs;
 
 pub use athena::{AthenaError, AthenaQuery, QueryResult};
 pub use buckets::{BucketError, BucketHousekeeping, Emptied};
 pub use glue::GlueCatalog;
 pub use s3::S3ObjectStore;
+pub use sqs::SqsQueue;
 
 pub use aws_config::SdkConfig;
 
 use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use inlet_contract::env;
+
+/// Attempts per SDK call, the first included. The SDK's standard mode retries
+/// throttles, 5xx and connection errors with jittered exponential backoff; an
+/// error still transient after these attempts fails the delivery, and SQS
+/// delivers it again later.
+const SDK_ATTEMPTS: u32 = 4;
 
 /// Where the AWS APIs are and how to reach them.
 #[derive(Debug, Clone, Default)]
@@ -38,19 +50,19 @@ pub struct AwsSettings {
 }
 
 impl AwsSettings {
-    /// Settings from the environment: `AWS_ENDPOINT_URL` and
-    /// `INLET_S3_FORCE_PATH_STYLE` (true/1).
+    /// Settings from the environment: [`env::AWS_ENDPOINT_URL`] and
+    /// [`env::S3_FORCE_PATH_STYLE`] (true/1).
     pub fn from_env() -> Self {
-        let endpoint_url = std::env::var("AWS_ENDPOINT_URL").ok().filter(|v| !v.is_empty());
-        let force_path_style =
-            std::env::var("INLET_S3_FORCE_PATH_STYLE").map(|v| v == "1" || v.eq_ignore_ascii_case("true")).unwrap_or(false);
+        let endpoint_url = std::env::var(env::AWS_ENDPOINT_URL).ok().filter(|v| !v.is_empty());
+        let force_path_style = std::env::var(env::S3_FORCE_PATH_STYLE).map(|v| v == "1" || v.eq_ignore_ascii_case("true")).unwrap_or(false);
         Self { endpoint_url, force_path_style }
     }
 
     /// The SDK configuration: region, credentials and retries from the
     /// standard chain, the endpoint from these settings.
     pub async fn sdk_config(&self) -> SdkConfig {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        let mut loader =
+            aws_config::defaults(BehaviorVersion::latest()).retry_config(RetryConfig::standard().with_max_attempts(SDK_ATTEMPTS));
         if let Some(url) = &self.endpoint_url {
             loader = loader.endpoint_url(url);
         }
@@ -66,22 +78,11 @@ impl AwsSettings {
         aws_sdk_glue::Client::new(config)
     }
 
+    pub fn sqs_client(&self, config: &SdkConfig) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(config)
+    }
+
     pub fn athena_client(&self, config: &SdkConfig) -> aws_sdk_athena::Client {
         aws_sdk_athena::Client::new(config)
     }
-}
-
-/// Renders an SDK error with its service code and message, not just "service error".
-pub(crate) fn describe<E: std::error::Error>(error: &E) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(inner) = source {
-        let next = inner.to_string();
-        if !text.contains(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        source = inner.source();
-    }
-    text
 }

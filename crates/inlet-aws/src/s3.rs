@@ -5,12 +5,14 @@ use std::path::Path;
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use inlet_core::storage::{ObjectBody, ObjectLocation, ObjectMeta, ObjectStore, StoreError};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use crate::describe;
+use crate::errors::{status_of, store_error, stream_error};
 
 /// Files above this go up in parts, so no upload holds more than a part in flight.
 const MULTIPART_THRESHOLD: u64 = 16 << 20;
@@ -37,7 +39,7 @@ impl S3ObjectStore {
     }
 
     async fn put_multipart(&self, location: &ObjectLocation, path: &Path, size: u64) -> Result<(), StoreError> {
-        let backend = |message: String| StoreError::Backend { operation: "multipart upload", location: location.clone(), message };
+        const OPERATION: &str = "multipart upload";
         let created = self
             .client
             .create_multipart_upload()
@@ -45,8 +47,8 @@ impl S3ObjectStore {
             .key(&location.key)
             .send()
             .await
-            .map_err(|e| backend(describe(&e)))?;
-        let upload_id = created.upload_id().ok_or_else(|| backend("S3 returned no upload id".into()))?.to_owned();
+            .map_err(|e| store_error(OPERATION, location, e))?;
+        let upload_id = created.upload_id().ok_or_else(|| stream_error(OPERATION, location, "S3 returned no upload id"))?.to_owned();
         let result = async {
             let mut parts = Vec::new();
             let mut offset = 0u64;
@@ -59,7 +61,7 @@ impl S3ObjectStore {
                     .length(Length::Exact(length))
                     .build()
                     .await
-                    .map_err(|e| backend(describe(&e)))?;
+                    .map_err(|e| StoreError::backend(OPERATION, location, inlet_core::error::ErrorClass::Permanent, e))?;
                 let part = self
                     .client
                     .upload_part()
@@ -70,7 +72,7 @@ impl S3ObjectStore {
                     .body(body)
                     .send()
                     .await
-                    .map_err(|e| backend(describe(&e)))?;
+                    .map_err(|e| store_error(OPERATION, location, e))?;
                 parts.push(CompletedPart::builder().part_number(number).set_e_tag(part.e_tag().map(str::to_owned)).build());
                 offset += length;
                 number += 1;
@@ -83,33 +85,66 @@ impl S3ObjectStore {
                 .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
                 .send()
                 .await
-                .map_err(|e| backend(describe(&e)))?;
+                .map_err(|e| store_error(OPERATION, location, e))?;
             Ok(())
         }
         .await;
         if result.is_err() {
-            // Unfinished uploads cost storage until aborted.
-            let _ = self.client.abort_multipart_upload().bucket(&location.bucket).key(&location.key).upload_id(&upload_id).send().await;
+            // Unfinished uploads cost storage until aborted. If the abort fails
+            // too, the bucket's lifecycle rule aborts it after a day; the
+            // upload's own error is the one worth reporting.
+            if let Err(e) =
+                self.client.abort_multipart_upload().bucket(&location.bucket).key(&location.key).upload_id(&upload_id).send().await
+            {
+                tracing::warn!(location = %location, error = %inlet_core::error::describe(&e), "could not abort an unfinished multipart upload");
+            }
         }
         result
     }
 }
 
-fn not_found_or(location: &ObjectLocation, operation: &'static str, not_found: bool, message: String) -> StoreError {
-    if not_found {
+/// NotFound for a 404, the classified error otherwise.
+impl S3ObjectStore {
+    /// PutObject, with `If-None-Match: *` when `if_absent`.
+    async fn put_bytes_guarded(&self, location: &ObjectLocation, bytes: Vec<u8>, if_absent: bool) -> Result<ObjectMeta, StoreError> {
+        let size = bytes.len() as u64;
+        let request = self.client.put_object().bucket(&location.bucket).key(&location.key).body(ByteStream::from(bytes));
+        let request = if if_absent { request.if_none_match("*") } else { request };
+        let output = request.send().await.map_err(|e| match status_of(&e) {
+            Some(412) if if_absent => StoreError::AlreadyExists { location: location.clone() },
+            _ => store_error("put", location, e),
+        })?;
+        Ok(ObjectMeta {
+            location: location.clone(),
+            size,
+            e_tag: output.e_tag().map(|t| t.trim_matches('"').to_owned()),
+            last_modified: None,
+        })
+    }
+}
+
+fn not_found_or<E>(location: &ObjectLocation, operation: &'static str, error: SdkError<E, HttpResponse>) -> StoreError
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    if status_of(&error) == Some(404) {
         StoreError::NotFound { location: location.clone() }
     } else {
-        StoreError::Backend { operation, location: location.clone(), message }
+        store_error(operation, location, error)
     }
 }
 
 #[async_trait]
 impl ObjectStore for S3ObjectStore {
     async fn head(&self, location: &ObjectLocation) -> Result<ObjectMeta, StoreError> {
-        let output = self.client.head_object().bucket(&location.bucket).key(&location.key).send().await.map_err(|e| {
-            let not_found = e.as_service_error().is_some_and(|s| s.is_not_found());
-            not_found_or(location, "head", not_found, describe(&e))
-        })?;
+        let output = self
+            .client
+            .head_object()
+            .bucket(&location.bucket)
+            .key(&location.key)
+            .send()
+            .await
+            .map_err(|e| not_found_or(location, "head", e))?;
         Ok(ObjectMeta {
             location: location.clone(),
             size: output.content_length().unwrap_or(0).max(0) as u64,
@@ -119,10 +154,14 @@ impl ObjectStore for S3ObjectStore {
     }
 
     async fn get(&self, location: &ObjectLocation) -> Result<(ObjectMeta, ObjectBody), StoreError> {
-        let output = self.client.get_object().bucket(&location.bucket).key(&location.key).send().await.map_err(|e| {
-            let not_found = e.as_service_error().is_some_and(|s| s.is_no_such_key());
-            not_found_or(location, "get", not_found, describe(&e))
-        })?;
+        let output = self
+            .client
+            .get_object()
+            .bucket(&location.bucket)
+            .key(&location.key)
+            .send()
+            .await
+            .map_err(|e| not_found_or(location, "get", e))?;
         let meta = ObjectMeta {
             location: location.clone(),
             size: output.content_length().unwrap_or(0).max(0) as u64,
@@ -144,15 +183,8 @@ impl ObjectStore for S3ObjectStore {
             .range(format!("bytes={}-{}", range.start, range.end - 1))
             .send()
             .await
-            .map_err(|e| {
-                let not_found = e.as_service_error().is_some_and(|s| s.is_no_such_key());
-                not_found_or(location, "get", not_found, describe(&e))
-            })?;
-        let bytes = output.body.collect().await.map_err(|e| StoreError::Backend {
-            operation: "get",
-            location: location.clone(),
-            message: describe(&e),
-        })?;
+            .map_err(|e| not_found_or(location, "get", e))?;
+        let bytes = output.body.collect().await.map_err(|e| stream_error("get", location, e))?;
         Ok(bytes.into_bytes().to_vec())
     }
 
@@ -162,11 +194,9 @@ impl ObjectStore for S3ObjectStore {
         if size > MULTIPART_THRESHOLD {
             self.put_multipart(location, path, size).await?;
         } else {
-            let body = ByteStream::from_path(path).await.map_err(|e| StoreError::Backend {
-                operation: "put",
-                location: location.clone(),
-                message: describe(&e),
-            })?;
+            let body = ByteStream::from_path(path)
+                .await
+                .map_err(|e| StoreError::backend("put", location, inlet_core::error::ErrorClass::Permanent, e))?;
             self.client
                 .put_object()
                 .bucket(&location.bucket)
@@ -174,28 +204,17 @@ impl ObjectStore for S3ObjectStore {
                 .body(body)
                 .send()
                 .await
-                .map_err(|e| StoreError::Backend { operation: "put", location: location.clone(), message: describe(&e) })?;
+                .map_err(|e| store_error("put", location, e))?;
         }
         self.head(location).await
     }
 
     async fn put_bytes(&self, location: &ObjectLocation, bytes: Vec<u8>) -> Result<ObjectMeta, StoreError> {
-        let size = bytes.len() as u64;
-        let output = self
-            .client
-            .put_object()
-            .bucket(&location.bucket)
-            .key(&location.key)
-            .body(ByteStream::from(bytes))
-            .send()
-            .await
-            .map_err(|e| StoreError::Backend { operation: "put", location: location.clone(), message: describe(&e) })?;
-        Ok(ObjectMeta {
-            location: location.clone(),
-            size,
-            e_tag: output.e_tag().map(|t| t.trim_matches('"').to_owned()),
-            last_modified: None,
-        })
+        self.put_bytes_guarded(location, bytes, false).await
+    }
+
+    async fn put_bytes_if_absent(&self, location: &ObjectLocation, bytes: Vec<u8>) -> Result<ObjectMeta, StoreError> {
+        self.put_bytes_guarded(location, bytes, true).await
     }
 
     async fn rename(&self, from: &ObjectLocation, to: &ObjectLocation, if_match: Option<&str>) -> Result<(), StoreError> {
@@ -206,26 +225,28 @@ impl ObjectStore for S3ObjectStore {
         let source = format!("{}/{}", from.bucket, utf8_percent_encode(&from.key, COPY_SOURCE));
         self.client.copy_object().bucket(&to.bucket).key(&to.key).copy_source(source).send().await.map_err(|e| {
             let not_found = e.as_service_error().and_then(|s| aws_sdk_s3::error::ProvideErrorMetadata::code(s)) == Some("NoSuchKey");
-            not_found_or(from, "copy", not_found, describe(&e))
+            if not_found { StoreError::NotFound { location: from.clone() } } else { store_error("copy", from, e) }
         })?;
         let Some(e_tag) = if_match else { return self.delete(from).await };
         match self.client.delete_object().bucket(&from.bucket).key(&from.key).if_match(format!("\"{e_tag}\"")).send().await {
             Ok(_) => Ok(()),
-            Err(e) => match e.raw_response().map(|r| r.status().as_u16()) {
+            Err(e) => match status_of(&e) {
                 Some(412) => Err(StoreError::Changed { location: from.clone() }),
                 // Deleted meanwhile by a duplicate delivery: the move is done.
                 Some(404) => Ok(()),
-                _ => Err(StoreError::Backend { operation: "delete", location: from.clone(), message: describe(&e) }),
+                _ => Err(store_error("delete", from, e)),
             },
         }
     }
 
     async fn delete(&self, location: &ObjectLocation) -> Result<(), StoreError> {
-        self.client.delete_object().bucket(&location.bucket).key(&location.key).send().await.map_err(|e| StoreError::Backend {
-            operation: "delete",
-            location: location.clone(),
-            message: describe(&e),
-        })?;
+        self.client
+            .delete_object()
+            .bucket(&location.bucket)
+            .key(&location.key)
+            .send()
+            .await
+            .map_err(|e| store_error("delete", location, e))?;
         Ok(())
     }
 
@@ -233,11 +254,7 @@ impl ObjectStore for S3ObjectStore {
         let mut pages = self.client.list_objects_v2().bucket(bucket).prefix(prefix).into_paginator().send();
         let mut found = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| StoreError::Backend {
-                operation: "list",
-                location: ObjectLocation::new(bucket, prefix),
-                message: describe(&e),
-            })?;
+            let page = page.map_err(|e| store_error("list", &ObjectLocation::new(bucket, prefix), e))?;
             for object in page.contents() {
                 let Some(key) = object.key() else { continue };
                 found.push(ObjectMeta {

@@ -128,7 +128,6 @@ impl State {
         EngineConfig {
             input_bucket: self.options.input_bucket.clone(),
             output_bucket: self.options.output_bucket.clone(),
-            database: self.options.database.clone(),
             scratch_dir: Some(self.options.state_dir.join("scratch")),
             ..EngineConfig::default()
         }

@@ -7,17 +7,10 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::pipeline::Compression;
+pub use inlet_contract::prefixes::{ARCHIVE_MANIFESTS, BOOKKEEPING, DONE, FAILED, INBOX, MANIFESTS};
 
-/// Where new input lands.
-pub const INBOX: &str = "in/";
-/// Where processed input goes.
-pub const DONE: &str = "done/";
-/// Where input that could not be processed goes, with an error document.
-pub const FAILED: &str = "failed/";
-/// Bookkeeping in the output bucket. The leading underscore keeps Hive-style
-/// readers (Athena, Spark, DuckDB) from taking it for data.
-pub const MANIFESTS: &str = "_inlet/manifests/";
+use crate::partition::Partition;
+use crate::pipeline::Compression;
 
 /// `in/a/b.csv` → `a/b.csv`: the key relative to the lifecycle prefix it is under.
 pub fn relative_key(key: &str) -> &str {
@@ -31,7 +24,7 @@ pub fn lifecycle_key(key: &str, prefix: &str) -> String {
 
 /// The error document beside a failed object.
 pub fn error_document_key(failed_key: &str) -> String {
-    format!("{failed_key}.error.json")
+    format!("{failed_key}{}", inlet_contract::prefixes::ERROR_DOCUMENT_SUFFIX)
 }
 
 /// A stable id for a source object: it does not change when the object moves
@@ -48,16 +41,13 @@ pub fn source_id(bucket: &str, key: &str) -> String {
 /// that source, the chunk per file within one partition.
 pub fn output_key(
     table: &str,
-    partition: &[(String, String)],
+    partition: &Partition,
     source_id: &str,
     content_sha256: &str,
     chunk: u32,
     compression: Compression,
 ) -> String {
-    let mut key = format!("{table}/");
-    for (name, value) in partition {
-        key.push_str(&format!("{name}={value}/"));
-    }
+    let mut key = partition.prefix_in(table);
     let codec = match compression {
         Compression::Snappy => "snappy",
         Compression::Zstd => "zstd",
@@ -67,17 +57,14 @@ pub fn output_key(
     key
 }
 
-/// The folder of one partition: `<table>/<k>=<v>/…/`.
-pub fn partition_prefix(table: &str, partition: &[(String, String)]) -> String {
-    let mut prefix = format!("{table}/");
-    for (name, value) in partition {
-        prefix.push_str(&format!("{name}={value}/"));
-    }
-    prefix
-}
-
+/// What one source wrote.
 pub fn manifest_key(source_id: &str) -> String {
     format!("{MANIFESTS}{source_id}.json")
+}
+
+/// Which members one archive held.
+pub fn archive_manifest_key(source_id: &str) -> String {
+    format!("{ARCHIVE_MANIFESTS}{source_id}.json")
 }
 
 #[cfg(test)]
@@ -100,7 +87,7 @@ mod tests {
 
     #[test]
     fn output_keys_are_deterministic_and_hive_shaped() {
-        let partition = vec![("location".to_owned(), "humboldt".to_owned()), ("year".to_owned(), "2020".to_owned())];
+        let partition = Partition::new(vec![("location".to_owned(), "humboldt".to_owned()), ("year".to_owned(), "2020".to_owned())]);
         let key = output_key("t", &partition, "0123456789abcdef", "ffeeddccbbaa99887766", 3, Compression::Snappy);
         assert_eq!(key, "t/location=humboldt/year=2020/part-0123456789abcdef-ffeeddccbbaa-0003.snappy.parquet");
         let file_name = key.rsplit('/').next().unwrap();

@@ -14,7 +14,9 @@ use parquet::arrow::parquet_to_arrow_schema;
 use parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
 
 use crate::catalog::{self, Catalog, CatalogError, PartitionDefinition, TableDefinition};
+use crate::error::{Classify, ErrorClass};
 use crate::layout;
+use crate::partition::Partition;
 use crate::storage::{ObjectLocation, ObjectStore, StoreError};
 
 /// An output file, as its key describes it.
@@ -22,33 +24,21 @@ use crate::storage::{ObjectLocation, ObjectStore, StoreError};
 pub struct OutputObject {
     pub key: String,
     pub table: String,
-    /// `(key, value)` for each Hive partition folder, outermost first.
-    pub partition: Vec<(String, String)>,
+    pub partition: Partition,
 }
 
 impl OutputObject {
     /// Parses `<table>/<k>=<v>/…/<file>.parquet`. Bookkeeping (`_inlet/…`),
     /// hidden files and non-Parquet keys are not outputs.
     pub fn parse(key: &str) -> Option<Self> {
-        if key.starts_with(layout::MANIFESTS.split('/').next().unwrap_or("_inlet")) || !key.ends_with(".parquet") {
+        if key.starts_with(layout::BOOKKEEPING) || !key.ends_with(".parquet") {
             return None;
         }
-        let mut segments: Vec<&str> = key.split('/').collect();
-        let file = segments.pop()?;
-        if file.starts_with('_') || file.starts_with('.') || segments.is_empty() {
+        let (table, partition, file) = Partition::split_key(key)?;
+        if file.starts_with('_') || file.starts_with('.') {
             return None;
-        }
-        let table = segments.remove(0);
-        let mut partition = Vec::new();
-        for segment in segments {
-            let (name, value) = segment.split_once('=')?;
-            partition.push((name.to_owned(), value.to_owned()));
         }
         Some(Self { key: key.to_owned(), table: table.to_owned(), partition })
-    }
-
-    fn partition_keys(&self) -> Vec<String> {
-        self.partition.iter().map(|(k, _)| k.clone()).collect()
     }
 }
 
@@ -65,6 +55,16 @@ pub enum RegisterError {
 
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+}
+
+impl Classify for RegisterError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            RegisterError::Store(e) => e.class(),
+            RegisterError::Catalog(e) => e.class(),
+            RegisterError::Footer { .. } | RegisterError::MixedLayout { .. } => ErrorClass::Permanent,
+        }
+    }
 }
 
 /// What a registration did.
@@ -134,8 +134,8 @@ impl Registrar {
                 .iter()
                 .filter(|o| !o.partition.is_empty())
                 .map(|o| PartitionDefinition {
-                    values: o.partition.iter().map(|(_, v)| v.clone()).collect(),
-                    location: format!("s3://{}/{}", self.output_bucket, layout::partition_prefix(&table, &o.partition)),
+                    values: o.partition.values(),
+                    location: format!("s3://{}/{}", self.output_bucket, o.partition.prefix_in(&table)),
                 })
                 .collect();
             partitions.sort();
@@ -166,7 +166,7 @@ impl Registrar {
             &object.table,
             table_location,
             &schema,
-            &object.partition_keys(),
+            &object.partition.keys(),
             pipeline.as_deref(),
         ))
     }
@@ -208,8 +208,8 @@ mod tests {
     fn output_keys_parse_into_table_and_partition() {
         let o = OutputObject::parse("t/location=humboldt/year=2020/part-a-b-0000.snappy.parquet").unwrap();
         assert_eq!(o.table, "t");
-        assert_eq!(o.partition, [("location".to_owned(), "humboldt".to_owned()), ("year".to_owned(), "2020".to_owned())]);
-        assert_eq!(OutputObject::parse("t_rejects/part-a.parquet").unwrap().partition, []);
+        assert_eq!(o.partition.path(), "location=humboldt/year=2020");
+        assert!(OutputObject::parse("t_rejects/part-a.parquet").unwrap().partition.is_empty());
         for not_output in [
             "_inlet/manifests/x.json",
             "t/year=2020/_SUCCESS",

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use inlet_core::catalog::{Catalog, LocalCatalog};
 use inlet_core::pipeline::PipelineSet;
 use inlet_core::storage::{LocalObjectStore, ObjectLocation, ObjectStore};
-use inlet_core::{Engine, EngineConfig, Outcome, Registrar, Stage};
+use inlet_core::{Engine, EngineConfig, Outcome, Registrar, Stage, drive};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -43,21 +43,11 @@ impl Harness {
     /// Processes `key` and every archive member it yields, and registers
     /// what was written, as the unzip, pipeline-runner and partitioner do.
     async fn process_all(&self, key: &str) -> Vec<Outcome> {
-        let mut queue = vec![key.to_owned()];
-        let mut outcomes = Vec::new();
-        while let Some(key) = queue.pop() {
-            let outcome = self.engine.process(&key).await;
-            match &outcome {
-                Outcome::Expanded { members, .. } => queue.extend(members.iter().cloned()),
-                Outcome::Loaded(report) => {
-                    let outputs: Vec<String> = report.outputs().cloned().collect();
-                    self.registrar.register(&outputs).await.unwrap();
-                }
-                Outcome::Failed(_) | Outcome::Gone { .. } => {}
-            }
-            outcomes.push(outcome);
+        let processed = drive::process_keys(&self.engine, &self.registrar, vec![key.to_owned()], 1, &drive::Silent).await;
+        for p in &processed {
+            assert!(p.catalog_error.is_none(), "{:?}", p.catalog_error);
         }
-        outcomes
+        processed.into_iter().map(|p| p.outcome).collect()
     }
 
     async fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
@@ -119,8 +109,13 @@ async fn a_changed_file_under_the_same_key_replaces_its_old_rows() {
 async fn unmatched_and_unreadable_inputs_end_in_failed_with_a_document() {
     let h = harness();
     h.drop_bytes("in/notes/readme.docx", b"hello").await;
+    h.drop_bytes("in/notes/readme.txt", b"hello").await;
     h.drop_bytes("in/buoy.z05.00.20201201.000000.gps.csv", b"Timestamp,Latitude\n2020-12-01 00:00:00,40\n").await;
-    let unmatched = h.engine.process("in/notes/readme.docx").await;
+    let unsupported = h.engine.process("in/notes/readme.docx").await;
+    let Outcome::Failed(f) = unsupported else { panic!("{unsupported:?}") };
+    assert_eq!(f.stage, Stage::Route);
+    assert!(f.error.contains("\"readme.docx\" is neither an archive"), "{}", f.error);
+    let unmatched = h.engine.process("in/notes/readme.txt").await;
     let Outcome::Failed(f) = unmatched else { panic!("{unmatched:?}") };
     assert_eq!(f.stage, Stage::Route);
     assert!(f.error.contains("no pipeline's trigger matches"));
@@ -138,6 +133,8 @@ async fn unmatched_and_unreadable_inputs_end_in_failed_with_a_document() {
             "failed/buoy.z05.00.20201201.000000.gps.csv.error.json",
             "failed/notes/readme.docx",
             "failed/notes/readme.docx.error.json",
+            "failed/notes/readme.txt",
+            "failed/notes/readme.txt.error.json",
         ]
     );
     let document = std::fs::read_to_string(h.root.join("buckets/input/failed/notes/readme.docx.error.json")).unwrap();
@@ -194,7 +191,7 @@ async fn the_catalog_holds_tables_units_and_partitions() {
     let outcomes = h.process_all("in/buoy.z05.00.20210115.000000.zip").await;
     assert_eq!(loaded(&outcomes).len(), 4);
 
-    let table = h.catalog.get_table("inlet", "a2e_buoy_conductivity").await.unwrap().unwrap();
+    let table = h.catalog.get_table("inlet", "a2e_buoy_conductivity").await.unwrap().unwrap().table;
     let columns: Vec<(&str, &str, Option<&str>)> =
         table.columns.iter().map(|c| (c.name.as_str(), c.data_type.as_str(), c.units())).collect();
     assert_eq!(

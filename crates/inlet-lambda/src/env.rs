@@ -1,12 +1,20 @@
 //! Handler configuration from the Lambda environment.
+//!
+//! Each loader reads through a lookup function rather than the process
+//! environment, so a test can start it with exactly the variables the
+//! synthesized stack gives the function. The names come from
+//! [`inlet_core::contract::env`], which the stacks import too.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use inlet_aws::{AwsSettings, BucketHousekeeping, GlueCatalog, S3ObjectStore};
+use inlet_aws::{AwsSettings, BucketHousekeeping, GlueCatalog, S3ObjectStore, SqsQueue};
 use inlet_core::archive::ArchiveLimits;
+use inlet_core::contract::env;
 use inlet_core::pipeline::PipelineSet;
 use inlet_core::{Engine, EngineConfig, Registrar};
+
+use crate::pipeline_runner::Runner;
 
 /// Why a function cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -19,53 +27,87 @@ pub enum ConfigError {
     Pipelines(String),
 }
 
-fn required(name: &'static str, hint: &'static str) -> Result<String, ConfigError> {
-    std::env::var(name).ok().filter(|v| !v.is_empty()).ok_or(ConfigError::Missing { name, hint })
+/// Reads one variable; the process environment in a function.
+pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// The process environment, as a [`Lookup`].
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
 }
 
-fn number(name: &'static str, default: u64) -> Result<u64, ConfigError> {
-    match std::env::var(name) {
-        Ok(value) if !value.is_empty() => value.parse().map_err(|_| ConfigError::Invalid { name, value, expected: "a whole number" }),
+fn required(vars: Lookup, name: &'static str, hint: &'static str) -> Result<String, ConfigError> {
+    vars(name).filter(|v| !v.is_empty()).ok_or(ConfigError::Missing { name, hint })
+}
+
+fn number(vars: Lookup, name: &'static str, default: u64) -> Result<u64, ConfigError> {
+    match vars(name) {
+        Some(value) if !value.is_empty() => value.parse().map_err(|_| ConfigError::Invalid { name, value, expected: "a whole number" }),
         _ => Ok(default),
     }
 }
 
-/// `INPUT_BUCKET`, `OUTPUT_BUCKET`, `GLUE_DATABASE` (default `inlet`),
-/// `MAX_EXPANSION_RATIO`, `MAX_EXPANDED_MIB`, `SCRATCH_DIR` (default `/tmp`).
-pub fn engine_config() -> Result<EngineConfig, ConfigError> {
+/// The engine's settings, for unzip and pipeline-runner.
+pub fn engine_config(vars: Lookup) -> Result<EngineConfig, ConfigError> {
     let defaults = ArchiveLimits::default();
     Ok(EngineConfig {
-        input_bucket: required("INPUT_BUCKET", "set it to the bucket files are dropped into")?,
-        output_bucket: required("OUTPUT_BUCKET", "set it to the bucket Parquet is written to")?,
-        database: std::env::var("GLUE_DATABASE").ok().filter(|v| !v.is_empty()).unwrap_or_else(|| "inlet".into()),
+        input_bucket: required(vars, env::INPUT_BUCKET, "set it to the bucket files are dropped into")?,
+        output_bucket: required(vars, env::OUTPUT_BUCKET, "set it to the bucket Parquet is written to")?,
         archive_limits: ArchiveLimits {
-            max_ratio: number("MAX_EXPANSION_RATIO", defaults.max_ratio)?,
-            max_total_bytes: number("MAX_EXPANDED_MIB", defaults.max_total_bytes >> 20)? << 20,
+            max_ratio: number(vars, env::MAX_EXPANSION_RATIO, defaults.max_ratio)?,
+            max_total_bytes: number(vars, env::MAX_EXPANDED_MIB, defaults.max_total_bytes >> 20)? << 20,
             ..defaults
         },
-        scratch_dir: Some(std::env::var("SCRATCH_DIR").map(PathBuf::from).unwrap_or_else(|_| std::env::temp_dir())),
+        scratch_dir: Some(vars(env::SCRATCH_DIR).map(PathBuf::from).unwrap_or_else(std::env::temp_dir)),
         ..EngineConfig::default()
     })
 }
 
-/// The engine over S3, for unzip and pipeline-runner. Builds the S3 client only.
-pub async fn s3_engine() -> Result<Engine, ConfigError> {
-    let config = engine_config()?;
+/// The pipeline runner's settings: the engine's, and the unzip queue's URL.
+pub fn runner_config(vars: Lookup) -> Result<(EngineConfig, String), ConfigError> {
+    let engine = engine_config(vars)?;
+    let unzip_queue = required(vars, env::UNZIP_QUEUE_URL, "set it to the URL of the queue the unzip function reads")?;
+    Ok((engine, unzip_queue))
+}
+
+/// The partitioner's settings: the output bucket and the Glue database.
+pub fn registrar_config(vars: Lookup) -> Result<(String, String), ConfigError> {
+    Ok((
+        required(vars, env::OUTPUT_BUCKET, "set it to the bucket Parquet is written to")?,
+        required(vars, env::GLUE_DATABASE, "set it to the Glue database tables are registered in")?,
+    ))
+}
+
+fn pipelines() -> Result<Arc<PipelineSet>, ConfigError> {
+    PipelineSet::embedded().map(Arc::new).map_err(|e| ConfigError::Pipelines(e.to_string()))
+}
+
+/// The engine over S3, for unzip. Builds the S3 client only.
+pub async fn unzip_engine() -> Result<Engine, ConfigError> {
+    let config = engine_config(&process_env)?;
     let settings = AwsSettings::from_env();
     let sdk = settings.sdk_config().await;
     let store = Arc::new(S3ObjectStore::new(settings.s3_client(&sdk)));
-    let pipelines = PipelineSet::embedded().map_err(|e| ConfigError::Pipelines(e.to_string()))?;
-    Ok(Engine::new(store, Arc::new(pipelines), config))
+    Ok(Engine::new(store, pipelines()?, config))
+}
+
+/// The entry point over S3 and SQS, for pipeline-runner.
+pub async fn runner() -> Result<Runner, ConfigError> {
+    let (config, unzip_queue) = runner_config(&process_env)?;
+    let settings = AwsSettings::from_env();
+    let sdk = settings.sdk_config().await;
+    let store = Arc::new(S3ObjectStore::new(settings.s3_client(&sdk)));
+    let engine = Engine::new(store, pipelines()?, config);
+    Ok(Runner { engine, unzip_queue: Arc::new(SqsQueue::new(settings.sqs_client(&sdk), unzip_queue)) })
 }
 
 /// The registrar over S3 and Glue, for the partitioner.
 pub async fn glue_registrar() -> Result<Registrar, ConfigError> {
-    let config = engine_config()?;
+    let (output_bucket, database) = registrar_config(&process_env)?;
     let settings = AwsSettings::from_env();
     let sdk = settings.sdk_config().await;
     let store = Arc::new(S3ObjectStore::new(settings.s3_client(&sdk)));
     let catalog = Arc::new(GlueCatalog::new(settings.glue_client(&sdk)));
-    Ok(Registrar::new(store, catalog, config.output_bucket, config.database))
+    Ok(Registrar::new(store, catalog, output_bucket, database))
 }
 
 /// S3 housekeeping for the custom resources, which name their buckets in

@@ -20,7 +20,6 @@ use serde_json::Value;
 pub struct ObjectEvent {
     pub bucket: String,
     pub key: String,
-    pub e_tag: Option<String>,
 }
 
 /// The objects one delivery unit carries: a whole direct event, or one SQS message.
@@ -95,8 +94,7 @@ fn objects_in(value: &Value) -> Result<Vec<ObjectEvent>, String> {
             }
             let bucket = record.pointer("/s3/bucket/name").and_then(Value::as_str).ok_or("an S3 record has no s3.bucket.name")?;
             let key = record.pointer("/s3/object/key").and_then(Value::as_str).ok_or("an S3 record has no s3.object.key")?;
-            let e_tag = record.pointer("/s3/object/eTag").and_then(Value::as_str).map(str::to_owned);
-            objects.push(ObjectEvent { bucket: bucket.to_owned(), key: decode_key(key), e_tag });
+            objects.push(ObjectEvent { bucket: bucket.to_owned(), key: decode_key(key) });
         }
         return Ok(objects);
     }
@@ -104,10 +102,20 @@ fn objects_in(value: &Value) -> Result<Vec<ObjectEvent>, String> {
         let bucket =
             value.pointer("/detail/bucket/name").and_then(Value::as_str).ok_or("the EventBridge event has no detail.bucket.name")?;
         let key = value.pointer("/detail/object/key").and_then(Value::as_str).ok_or("the EventBridge event has no detail.object.key")?;
-        let e_tag = value.pointer("/detail/object/etag").and_then(Value::as_str).map(str::to_owned);
-        return Ok(vec![ObjectEvent { bucket: bucket.to_owned(), key: key.to_owned(), e_tag }]);
+        return Ok(vec![ObjectEvent { bucket: bucket.to_owned(), key: key.to_owned() }]);
     }
     Err(format!("not an object-created event: {}", preview(&value.to_string())))
+}
+
+/// An EventBridge-shaped "Object Created" event for one object: what the
+/// entry point forwards to the unzip function. Its key is not encoded, so
+/// nothing has to be escaped on the way.
+pub fn object_created(object: &ObjectEvent) -> Value {
+    serde_json::json!({
+        "source": "aws.s3",
+        "detail-type": "Object Created",
+        "detail": { "bucket": { "name": object.bucket }, "object": { "key": object.key } }
+    })
 }
 
 fn preview(text: &str) -> String {
@@ -187,6 +195,14 @@ mod tests {
         let sns =
             json!({"Records": [{"EventSource": "aws:sns", "Sns": {"Type": "Notification", "Message": s3_event("in/x.csv").to_string()}}]});
         assert_eq!(keys(&deliveries(&sns)[0]), ["in/x.csv"]);
+    }
+
+    #[test]
+    fn a_forwarded_event_decodes_to_the_same_object() {
+        let object = ObjectEvent { bucket: "input".into(), key: "in/a b+c%d:e.ZIP".into() };
+        let body = object_created(&object).to_string();
+        let d = deliveries(&sqs(&[body]));
+        assert_eq!(d[0].objects.as_ref().unwrap(), &vec![object]);
     }
 
     #[test]

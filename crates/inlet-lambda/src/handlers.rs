@@ -4,10 +4,18 @@
 //! shape. Invoked through SQS, a handler answers with `batchItemFailures`
 //! naming only the messages to retry; invoked directly, it answers with a
 //! summary, or an error that makes Lambda retry the whole event.
+//!
+//! Every object created under `in/` reaches the pipeline runner, whatever its
+//! suffix: S3's notification filters are case-sensitive and may not overlap,
+//! so one filter on the prefix is the only one that misses nothing. The runner
+//! forwards archives to the unzip function's queue and handles the rest.
+
+use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse};
-use inlet_core::archive::ArchiveKind;
-use inlet_core::{Engine, Outcome, Registrar, layout};
+use inlet_core::contract::InputKind;
+use inlet_core::queue::MessageQueue;
+use inlet_core::{Classify, Engine, Outcome, Registrar, layout};
 use serde_json::{Value, json};
 
 use crate::events::{self, ObjectEvent};
@@ -70,54 +78,103 @@ where
     }
 }
 
-/// Processes objects through the engine; a failure that could not even be
-/// filed in `failed/` asks for a retry.
-async fn process(engine: &Engine, objects: Vec<ObjectEvent>, wants: fn(&str) -> bool, role: &str) -> Result<Vec<Value>, String> {
-    let mut results = Vec::new();
-    for object in objects {
-        if object.bucket != engine.config().input_bucket {
-            return Err(format!(
-                "s3://{}/{} is not in the input bucket {}; check the notification configuration",
-                object.bucket,
-                object.key,
-                engine.config().input_bucket
-            ));
-        }
-        if !object.key.starts_with(layout::INBOX) || !wants(&object.key) {
-            tracing::info!(bucket = %object.bucket, key = %object.key, "not for the {role}; skipped");
-            results.push(json!({ "outcome": "skipped", "key": object.key }));
-            continue;
-        }
-        let outcome = engine.process(&object.key).await;
-        if let Outcome::Failed(failure) = &outcome
-            && !failure.filed
-        {
-            return Err(format!("{} failed and could not be moved to failed/: {}", object.key, failure.error));
-        }
-        results.push(serde_json::to_value(&outcome).expect("an outcome serializes"));
+/// Refuses objects from another bucket: a notification wired to the wrong queue.
+fn check_bucket(engine: &Engine, object: &ObjectEvent) -> Result<(), String> {
+    if object.bucket == engine.config().input_bucket {
+        return Ok(());
     }
-    Ok(results)
+    Err(format!(
+        "s3://{}/{} is not in the input bucket {}; check the notification configuration",
+        object.bucket,
+        object.key,
+        engine.config().input_bucket
+    ))
 }
 
-fn is_archive(key: &str) -> bool {
-    ArchiveKind::detect(key.rsplit('/').next().unwrap_or(key)).is_some()
+/// Runs one object through the engine; an outcome that leaves the input to
+/// do (a transient failure, or one that could not be filed) asks for a retry.
+async fn process(engine: &Engine, object: &ObjectEvent) -> Result<Value, String> {
+    let outcome = engine.process(&object.key).await;
+    if outcome.needs_retry() {
+        let reason = match &outcome {
+            Outcome::Retry(deferral) => deferral.error.clone(),
+            Outcome::Failed(failure) => format!("it failed and could not be moved to failed/: {}", failure.error),
+            _ => unreachable!("only these need a retry"),
+        };
+        return Err(format!("{}: {reason}", object.key));
+    }
+    Ok(serde_json::to_value(&outcome).expect("an outcome serializes"))
+}
+
+/// Sweeps the scratch of invocations that died (a timeout kills the process).
+fn sweep_scratch(engine: &Engine) {
+    match engine.sweep_scratch() {
+        Ok(removed) if !removed.is_empty() => tracing::info!(removed = removed.len(), "removed scratch of earlier invocations"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not sweep scratch; it is tried again next invocation"),
+    }
 }
 
 pub mod unzip {
     use super::*;
 
-    /// Expands archives dropped in `in/` into `in/<stem>/…`.
+    /// Expands the archives the entry point forwards into `in/<stem>/…`.
     pub async fn handle(engine: &Engine, payload: &Value) -> Result<Value, Retry> {
-        dispatch(payload, |objects| process(engine, objects, is_archive, "unzip function")).await
+        sweep_scratch(engine);
+        dispatch(payload, |objects| async move {
+            let mut results = Vec::new();
+            for object in objects {
+                check_bucket(engine, &object)?;
+                if InputKind::of(&object.key) != InputKind::Archive || !object.key.starts_with(layout::INBOX) {
+                    tracing::info!(key = %object.key, "not an archive in in/; skipped");
+                    results.push(json!({ "outcome": "skipped", "key": object.key }));
+                    continue;
+                }
+                results.push(process(engine, &object).await?);
+            }
+            Ok(results)
+        })
+        .await
     }
 }
 
 pub mod pipeline_runner {
     use super::*;
 
-    /// Converts files dropped in `in/` (archives are the unzip function's).
-    pub async fn handle(engine: &Engine, payload: &Value) -> Result<Value, Retry> {
-        dispatch(payload, |objects| process(engine, objects, |key| !is_archive(key), "pipeline runner")).await
+    /// The entry point for every object created under `in/`.
+    #[derive(Debug, Clone)]
+    pub struct Runner {
+        pub engine: Engine,
+        /// Where archives go: the unzip function's queue.
+        pub unzip_queue: Arc<dyn MessageQueue>,
+    }
+
+    /// Converts data files, forwards archives to unzip, and files anything
+    /// else in `failed/` with the reason.
+    pub async fn handle(runner: &Runner, payload: &Value) -> Result<Value, Retry> {
+        sweep_scratch(&runner.engine);
+        dispatch(payload, |objects| async move {
+            let mut results = Vec::new();
+            for object in objects {
+                check_bucket(&runner.engine, &object)?;
+                if !object.key.starts_with(layout::INBOX) {
+                    results.push(json!({ "outcome": "skipped", "key": object.key }));
+                    continue;
+                }
+                if InputKind::of(&object.key) == InputKind::Archive {
+                    runner
+                        .unzip_queue
+                        .send(events::object_created(&object).to_string())
+                        .await
+                        .map_err(|e| format!("{}: could not hand the archive to unzip ({:?}): {e}", object.key, e.class()))?;
+                    results.push(json!({ "outcome": "forwarded", "key": object.key, "to": "unzip" }));
+                    continue;
+                }
+                results.push(process(&runner.engine, &object).await?);
+            }
+            Ok(results)
+        })
+        .await
     }
 }
 
@@ -138,7 +195,10 @@ pub mod partitioner {
             if keys.is_empty() {
                 return Ok(Vec::new());
             }
-            let report = registrar.register(&keys).await.map_err(|e| e.to_string())?;
+            // Either class fails the message: a transient error is retried,
+            // and a permanent one (a type conflict) ends in the DLQ, whose
+            // alarm shows it, rather than being dropped.
+            let report = registrar.register(&keys).await.map_err(|e| format!("{} ({:?})", e, e.class()))?;
             tracing::info!(files = report.files, tables = ?report.tables, partitions_added = report.partitions_added, "registered");
             Ok(vec![serde_json::to_value(&report).expect("a report serializes")])
         })

@@ -1,12 +1,15 @@
 //! # inlet-lambda
 //!
-//! inlet's Lambda functions. Each binary in `src/bin/` only wires tracing, AWS
-//! clients from the environment and `lambda_runtime::run`; the handlers here
-//! are plain async functions over inlet-core's traits, so tests and the CLI
-//! call exactly the code that runs in AWS.
+//! The handlers behind inlet's Lambda functions. Each function is a crate of
+//! its own under `crates/` whose `main.rs` only wires tracing, AWS clients from
+//! the environment and `lambda_runtime::run`; the handlers here are plain
+//! async functions over inlet-core's traits, so tests and the CLI call exactly
+//! the code that runs in AWS.
 //!
-//! - [`unzip`]: archives in `in/` → members in `in/<stem>/…`;
-//! - [`pipeline_runner`]: other files in `in/` → Parquet in the output bucket;
+//! - [`pipeline_runner`]: the entry point for every object created in `in/`:
+//!   data files → Parquet in the output bucket, archives → the unzip queue,
+//!   anything else → `failed/` with the reason;
+//! - [`unzip`]: archives → members in `in/<stem>/…`;
 //! - [`partitioner`]: new Parquet objects → Glue tables and partitions, or a
 //!   full `repair`;
 //! - [`custom_resource`]: the CloudFormation custom-resource protocol, and the
@@ -18,6 +21,7 @@ pub mod events;
 mod handlers;
 
 pub use handlers::{Retry, partitioner, pipeline_runner, unzip};
+pub use pipeline_runner::Runner;
 
 use std::future::Future;
 

@@ -8,22 +8,25 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use aws_sdk_s3::primitives::ByteStream;
-use inlet_aws::{GlueCatalog, S3ObjectStore};
+use inlet_aws::{GlueCatalog, S3ObjectStore, SqsQueue};
 use inlet_core::pipeline::PipelineSet;
 use inlet_core::{Engine, EngineConfig, Registrar};
+use inlet_lambda::Runner;
 use support::*;
 
 struct Functions {
     engine: Engine,
+    runner: Runner,
     registrar: Registrar,
 }
 
-fn functions(moto: &Moto) -> Functions {
+fn functions(moto: &Moto, queues: &Queues) -> Functions {
     let store = Arc::new(S3ObjectStore::new(moto.s3()));
     let config = EngineConfig { input_bucket: "input".into(), output_bucket: "output".into(), ..EngineConfig::default() };
     let engine = Engine::new(store.clone(), Arc::new(PipelineSet::embedded().unwrap()), config);
+    let runner = Runner { engine: engine.clone(), unzip_queue: Arc::new(SqsQueue::new(moto.sqs(), &queues.unzip)) };
     let registrar = Registrar::new(store, Arc::new(GlueCatalog::new(moto.glue())), "output", "inlet");
-    Functions { engine, registrar }
+    Functions { engine, runner, registrar }
 }
 
 async fn put(moto: &Moto, key: &str, body: Vec<u8>) {
@@ -76,7 +79,7 @@ where
 async fn buoy_zips_flow_through_unzip_runner_and_partitioner_exactly_once() {
     let moto = Moto::start().await;
     let queues = data_path(&moto).await;
-    let f = functions(&moto);
+    let f = functions(&moto, &queues);
 
     let mut expected: BTreeMap<String, u64> = BTreeMap::new();
     let mut members = 0;
@@ -88,7 +91,15 @@ async fn buoy_zips_flow_through_unzip_runner_and_partitioner_exactly_once() {
         put(&moto, &format!("in/{}", zip.file_name().unwrap().to_string_lossy()), std::fs::read(&zip).unwrap()).await;
     }
 
-    // The unzip queue holds the s3:TestEvent from the notification set-up, then the archives.
+    // The entry point's queue holds the s3:TestEvent from the notification
+    // set-up, then the archives, which it forwards to the unzip queue.
+    let forwarded = drain(&moto, &queues.runner, |event| {
+        let runner = f.runner.clone();
+        async move { inlet_lambda::pipeline_runner::handle(&runner, &event).await.unwrap() }
+    })
+    .await;
+    let forwards = forwarded.iter().flat_map(|a| a["results"].as_array().unwrap().clone()).filter(|r| r["outcome"] == "forwarded").count();
+    assert_eq!(forwards, buoy_zips().len());
     let unzip_answers = drain(&moto, &queues.unzip, |event| {
         let engine = f.engine.clone();
         async move { inlet_lambda::unzip::handle(&engine, &event).await.unwrap() }
@@ -101,14 +112,13 @@ async fn buoy_zips_flow_through_unzip_runner_and_partitioner_exactly_once() {
     // The runner gets every member; deliver each batch twice, the second time reversed.
     let sqs = moto.sqs();
     let member_messages = receive(&sqs, &queues.runner).await;
-    let test_events = member_messages.iter().filter(|m| m.body().unwrap().contains("s3:TestEvent")).count();
-    assert_eq!(member_messages.len() - test_events, members, "one message per CSV member");
+    assert_eq!(member_messages.len(), members, "one message per CSV member");
     for chunk in member_messages.chunks(10) {
-        let first = inlet_lambda::pipeline_runner::handle(&f.engine, &sqs_event(chunk)).await.unwrap();
+        let first = inlet_lambda::pipeline_runner::handle(&f.runner, &sqs_event(chunk)).await.unwrap();
         assert_eq!(first["batchItemFailures"], serde_json::json!([]), "{first}");
         let mut reversed = chunk.to_vec();
         reversed.reverse();
-        let second = inlet_lambda::pipeline_runner::handle(&f.engine, &sqs_event(&reversed)).await.unwrap();
+        let second = inlet_lambda::pipeline_runner::handle(&f.runner, &sqs_event(&reversed)).await.unwrap();
         assert!(second["results"].as_array().unwrap().iter().all(|r| r["outcome"] == "gone"), "a redelivery does nothing: {second}");
         assert_eq!(second["batchItemFailures"], serde_json::json!([]));
     }
@@ -164,13 +174,13 @@ async fn buoy_zips_flow_through_unzip_runner_and_partitioner_exactly_once() {
 async fn keys_with_spaces_and_plus_signs_and_a_poison_message() {
     let moto = Moto::start().await;
     let queues = data_path(&moto).await;
-    let f = functions(&moto);
+    let f = functions(&moto, &queues);
     let sqs = moto.sqs();
 
     put(&moto, "in/asx_eod_end of day+v2.csv", b"AAA,20201201,1,2,0.5,1.5,100\nBBB,20201201,3,4,2.5,3.5,200\n".to_vec()).await;
     // The notification set-up's test events go first; the handler ignores them.
     let test_events = receive(&sqs, &queues.runner).await;
-    let ignored = inlet_lambda::pipeline_runner::handle(&f.engine, &sqs_event(&test_events)).await.unwrap();
+    let ignored = inlet_lambda::pipeline_runner::handle(&f.runner, &sqs_event(&test_events)).await.unwrap();
     assert_eq!(ignored["batchItemFailures"], serde_json::json!([]));
     delete_all(&sqs, &queues.runner, &test_events).await;
     let mut messages: Vec<_> = test_events.into_iter().filter(|m| !m.body().unwrap().contains("s3:TestEvent")).collect();
@@ -182,7 +192,7 @@ async fn keys_with_spaces_and_plus_signs_and_a_poison_message() {
     messages.extend(receive(&sqs, &queues.runner).await);
     assert_eq!(messages.len(), 2);
     let poison_id = messages.iter().find(|m| m.body().unwrap().starts_with("{ this")).unwrap().message_id().unwrap().to_owned();
-    let answer = inlet_lambda::pipeline_runner::handle(&f.engine, &sqs_event(&messages)).await.unwrap();
+    let answer = inlet_lambda::pipeline_runner::handle(&f.runner, &sqs_event(&messages)).await.unwrap();
     assert_eq!(answer["batchItemFailures"], serde_json::json!([{ "itemIdentifier": poison_id }]), "{answer}");
     let good: Vec<_> = messages.iter().filter(|m| m.message_id() != Some(poison_id.as_str())).cloned().collect();
     delete_all(&sqs, &queues.runner, &good).await;
@@ -194,7 +204,7 @@ async fn keys_with_spaces_and_plus_signs_and_a_poison_message() {
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
         let again = receive(&sqs, &queues.runner).await;
         if !again.is_empty() {
-            let answer = inlet_lambda::pipeline_runner::handle(&f.engine, &sqs_event(&again)).await.unwrap();
+            let answer = inlet_lambda::pipeline_runner::handle(&f.runner, &sqs_event(&again)).await.unwrap();
             assert_eq!(answer["batchItemFailures"].as_array().unwrap().len(), again.len());
         }
         let dead = sqs.receive_message().queue_url(&queues.runner_dlq).send().await.unwrap().messages.unwrap_or_default();
@@ -210,11 +220,11 @@ async fn keys_with_spaces_and_plus_signs_and_a_poison_message() {
 async fn a_test_event_alone_is_ignored() {
     let moto = Moto::start().await;
     let queues = data_path(&moto).await;
-    let f = functions(&moto);
-    let messages = receive(&moto.sqs(), &queues.unzip).await;
+    let f = functions(&moto, &queues);
+    let messages = receive(&moto.sqs(), &queues.runner).await;
     assert_eq!(messages.len(), 1);
     assert!(messages[0].body().unwrap().contains("s3:TestEvent"));
-    let answer = inlet_lambda::unzip::handle(&f.engine, &sqs_event(&messages)).await.unwrap();
+    let answer = inlet_lambda::pipeline_runner::handle(&f.runner, &sqs_event(&messages)).await.unwrap();
     assert_eq!(answer["batchItemFailures"], serde_json::json!([]));
     assert_eq!(answer["results"], serde_json::json!([]));
 }

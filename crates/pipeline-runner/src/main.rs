@@ -1,8 +1,9 @@
-//! The pipeline-runner function: files in `in/` become Parquet partitions.
+//! The pipeline-runner function: the entry point for every object created in
+//! `in/`. Data files become Parquet partitions, archives go to unzip.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     inlet_lambda::init_tracing();
-    let engine = inlet_lambda::env::s3_engine().await?;
-    inlet_lambda::serve(engine, |engine, payload| async move { inlet_lambda::pipeline_runner::handle(&engine, &payload).await }).await
+    let runner = inlet_lambda::env::runner().await?;
+    inlet_lambda::serve(runner, |runner, payload| async move { inlet_lambda::pipeline_runner::handle(&runner, &payload).await }).await
 }

@@ -89,13 +89,15 @@ impl Bucket {
 
     /// Sends ObjectCreated events for keys under `prefix` ending in `suffix`
     /// to `queue`, and lets S3 send to it. The queue policy names the bucket
-    /// by its known name, which breaks the bucket ↔ policy cycle.
+    /// by its known name, which breaks the bucket ↔ policy cycle. An empty
+    /// prefix or suffix filters nothing (S3 refuses empty filter values).
     pub fn notify(&self, queue: &Queue, prefix: &str, suffix: &str) -> &Self {
-        let policy = queue.allow_s3_from(self);
-        let mut rules = vec![json!({ "Name": "suffix", "Value": suffix })];
-        if !prefix.is_empty() {
-            rules.insert(0, json!({ "Name": "prefix", "Value": prefix }));
-        }
+        let policy = queue.allow_s3_from(self.resource.id(), self.arn());
+        let rules: Vec<Value> = [("prefix", prefix), ("suffix", suffix)]
+            .into_iter()
+            .filter(|(_, value)| !value.is_empty())
+            .map(|(name, value)| json!({ "Name": name, "Value": value }))
+            .collect();
         let configuration = json!({ "Event": "s3:ObjectCreated:*", "Queue": queue.arn(), "Filter": { "S3Key": { "Rules": rules } } });
         self.resource.with_properties(|p| {
             let notifications = p.entry("NotificationConfiguration").or_insert_with(|| json!({ "QueueConfigurations": [] }));

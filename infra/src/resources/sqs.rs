@@ -4,7 +4,6 @@ use serde_json::json;
 
 use crate::expr::Expr;
 use crate::iam::Grantee;
-use crate::resources::s3::Bucket;
 use crate::stack::{ResourceRef, Stack};
 
 #[derive(Debug, Clone)]
@@ -61,19 +60,19 @@ impl Queue {
         &self.dead_letters
     }
 
-    /// The queue policy that lets `bucket` send its notifications here,
-    /// created on first use.
-    pub(crate) fn allow_s3_from(&self, bucket: &Bucket) -> ResourceRef {
+    /// The queue policy that lets the bucket `bucket_id` (whose ARN is
+    /// `bucket_arn`) send its notifications here, created on first use.
+    pub(crate) fn allow_s3_from(&self, bucket_id: &str, bucket_arn: Expr) -> ResourceRef {
         let stack = self.resource.stack();
         let id = format!("{}Policy", self.resource.id());
         let statement = json!({
-            "Sid": format!("S3Notifications{}", bucket.resource().id()),
+            "Sid": format!("S3Notifications{bucket_id}"),
             "Effect": "Allow",
             "Principal": { "Service": "s3.amazonaws.com" },
             "Action": "sqs:SendMessage",
             "Resource": self.arn(),
             "Condition": {
-                "ArnEquals": { "aws:SourceArn": bucket.arn() },
+                "ArnEquals": { "aws:SourceArn": bucket_arn },
                 "StringEquals": { "aws:SourceAccount": Expr::reference("AWS::AccountId") }
             }
         });

@@ -1,6 +1,7 @@
 //! The app stack: buckets, queues, the five functions, the run-state table,
 //! the Glue database and the Athena workgroup.
 
+use inlet_contract::{env, functions, prefixes};
 use serde_json::json;
 
 use crate::expr::Expr;
@@ -9,14 +10,6 @@ use crate::resources::dynamodb::Table;
 use crate::resources::lambda::{Code, Function, FunctionProps, custom_resource};
 use crate::resources::s3::Bucket;
 use crate::stack::{Parameter, Stack};
-
-/// Suffixes routed to unzip. `.gz` covers `.tar.gz`. S3 refuses overlapping
-/// filters, so every other format is listed by its own suffix below.
-pub const ARCHIVE_SUFFIXES: [&str; 4] = [".zip", ".gz", ".tgz", ".tar"];
-/// Suffixes routed to pipeline-runner: the formats pipelines read.
-pub const DATA_SUFFIXES: [&str; 8] = [".csv", ".CSV", ".txt", ".asc", ".xml", ".json", ".jsonl", ".ndjson"];
-/// The lifecycle folders create-folders makes in the input bucket.
-pub const INPUT_FOLDERS: [&str; 3] = ["in/", "done/", "failed/"];
 
 pub fn stack() -> Stack {
     let stack = Stack::new(
@@ -64,84 +57,99 @@ pub fn stack() -> Stack {
     let workgroup = WorkGroup::new(&stack, "WorkGroup", Expr::sub("${NamePrefix}"), &results, "results/");
     let run_state = Table::new(&stack, "RunStateTable", "pk", "sk", "expires_at");
 
-    let data_env = |props: FunctionProps| {
-        props.env("INPUT_BUCKET", input.name()).env("OUTPUT_BUCKET", output.name()).env("GLUE_DATABASE", database.name())
-    };
-
-    // unzip: archives in in/ → members in in/<stem>/.
+    // unzip: archives the entry point forwards → members in in/<stem>/. An
+    // archive dropped again replaces its previous content, so unzip reads the
+    // manifests and removes the outputs of members that are gone.
     let unzip = Function::new(
         &stack,
         "Unzip",
-        data_env(
-            FunctionProps::new("Expands archives dropped into in/ into their members.", code("unzip"))
-                .timeout(300)
-                .memory(1024)
-                .scratch(4096),
-        ),
+        FunctionProps::new("Expands archives dropped into in/ into their members.", code(functions::UNZIP.name))
+            .env(env::INPUT_BUCKET, input.name())
+            .env(env::OUTPUT_BUCKET, output.name())
+            .timeout(300)
+            .memory(1024)
+            .scratch(4096),
     );
     grant_lifecycle_moves(&input, &unzip);
-    input.grant_write(&unzip, "in/*");
+    input.grant_write(&unzip, &format!("{}*", prefixes::INBOX));
+    output.grant_read(&unzip, &format!("{}*", prefixes::BOOKKEEPING));
+    output.grant_write(&unzip, &format!("{}*", prefixes::ARCHIVE_MANIFESTS));
+    output.grant_delete(&unzip, "*");
     let unzip_queue = unzip.queue("UnzipQueue", 3, 1, 5);
 
-    // pipeline-runner: other files in in/ → Parquet.
+    // pipeline-runner: the entry point for every object created in in/.
+    // Notification filters are case-sensitive and may not overlap, so the
+    // only filter that misses nothing is the prefix alone; the runner decides
+    // by the lower-cased name, and forwards archives to unzip.
     let runner = Function::new(
         &stack,
         "PipelineRunner",
-        data_env(
-            FunctionProps::new("Routes each file to its pipeline, checks it and writes Parquet partitions.", code("pipeline-runner"))
-                .timeout(900)
-                .memory(2048)
-                .scratch(4096),
-        ),
+        FunctionProps::new(
+            "Routes each file to its pipeline, checks it and writes Parquet partitions.",
+            code(functions::PIPELINE_RUNNER.name),
+        )
+        .env(env::INPUT_BUCKET, input.name())
+        .env(env::OUTPUT_BUCKET, output.name())
+        .env(env::UNZIP_QUEUE_URL, unzip_queue.url())
+        .timeout(900)
+        .memory(2048)
+        .scratch(4096),
     );
     grant_lifecycle_moves(&input, &runner);
     output.grant_read(&runner, "*");
     output.grant_write(&runner, "*");
     output.grant_delete(&runner, "*");
     output.grant_list(&runner, "");
+    unzip_queue.grant_send(&runner);
     let runner_queue = runner.queue("PipelineRunnerQueue", 3, 5, 10);
 
     // partitioner: new Parquet → Glue tables and partitions.
     let partitioner = Function::new(
         &stack,
         "Partitioner",
-        data_env(
-            FunctionProps::new("Registers tables and partitions in Glue for new Parquet objects.", code("partitioner"))
-                .timeout(120)
-                .memory(256),
-        ),
+        FunctionProps::new("Registers tables and partitions in Glue for new Parquet objects.", code(functions::PARTITIONER.name))
+            .env(env::OUTPUT_BUCKET, output.name())
+            .env(env::GLUE_DATABASE, database.name())
+            .timeout(120)
+            .memory(256),
     );
     output.grant_read(&partitioner, "*");
     output.grant_list(&partitioner, "");
     database.grant_register(&partitioner);
     let partitioner_queue = partitioner.queue("PartitionerQueue", 5, 10, 2);
 
-    for suffix in ARCHIVE_SUFFIXES {
-        input.notify(&unzip_queue, "in/", suffix);
-    }
-    for suffix in DATA_SUFFIXES {
-        input.notify(&runner_queue, "in/", suffix);
-    }
+    input.notify(&runner_queue, prefixes::INBOX, "");
     output.notify(&partitioner_queue, "", ".parquet");
 
     // create-folders: the input bucket's lifecycle folders, at stack creation.
     let create_folders = Function::new(
         &stack,
         "CreateFolders",
-        FunctionProps::new("Creates the input bucket's folder markers (custom resource).", code("create-folders")).timeout(60).memory(128),
+        FunctionProps::new("Creates the input bucket's folder markers (custom resource).", code(functions::CREATE_FOLDERS.name))
+            .timeout(60)
+            .memory(128),
     );
-    for folder in INPUT_FOLDERS {
+    for folder in prefixes::INPUT_FOLDERS {
         input.grant_write(&create_folders, folder);
     }
-    custom_resource(&stack, "InputFolders", "Folders", &create_folders, json!({ "Bucket": input.name(), "Folders": INPUT_FOLDERS }));
+    custom_resource(
+        &stack,
+        "InputFolders",
+        "Folders",
+        &create_folders,
+        json!({ "Bucket": input.name(), "Folders": prefixes::INPUT_FOLDERS }),
+    );
 
     // clean-test-files: test stacks only, so no production role can empty a bucket.
     let cleaner = Function::new(
         &stack,
         "CleanTestFiles",
-        FunctionProps::new("Empties the test buckets before the test stack is deleted (custom resource).", code("clean-test-files"))
-            .timeout(900)
-            .memory(256),
+        FunctionProps::new(
+            "Empties the test buckets before the test stack is deleted (custom resource).",
+            code(functions::CLEAN_TEST_FILES.name),
+        )
+        .timeout(900)
+        .memory(256),
     );
     cleaner.only_if(&is_test);
     for bucket in [&input, &output, &results] {
@@ -170,10 +178,11 @@ pub fn stack() -> Stack {
 /// rather than 403 for an input a duplicate delivery already moved, which is
 /// how a redelivery is recognised.
 fn grant_lifecycle_moves(input: &Bucket, function: &Function) {
+    let objects_in = |prefix: &str| format!("{prefix}*");
     input.grant_list(function, "");
-    input.grant_read(function, "in/*");
-    for folder in ["done/*", "failed/*"] {
-        input.grant_write(function, folder);
+    input.grant_read(function, &objects_in(prefixes::INBOX));
+    for folder in [prefixes::DONE, prefixes::FAILED] {
+        input.grant_write(function, &objects_in(folder));
     }
-    input.grant_delete(function, "in/*");
+    input.grant_delete(function, &objects_in(prefixes::INBOX));
 }

@@ -17,9 +17,6 @@ pub struct Deployment {
 pub const TEST: Deployment = Deployment { stage: "test", stack_name: "inlet-test", glue_database: "inlet_test" };
 pub const PROD: Deployment = Deployment { stage: "prod", stack_name: "inlet-prod", glue_database: "inlet" };
 
-/// The functions, by the name of their crate, binary and zip.
-pub const FUNCTIONS: [&str; 5] = ["unzip", "pipeline-runner", "partitioner", "create-folders", "clean-test-files"];
-
 impl Deployment {
     pub fn configuration_file(&self) -> String {
         format!("{}-lambda-stack-configuration", self.stage)

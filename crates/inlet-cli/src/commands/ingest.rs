@@ -1,6 +1,5 @@
 //! `inlet ingest`: copy files into the input bucket and run each through the engine.
 
-use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -8,9 +7,9 @@ use std::time::Duration;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use inlet_core::archive::ArchiveLimits;
+use inlet_core::drive::{self, Processed, Progress};
 use inlet_core::storage::ObjectLocation;
 use inlet_core::{Engine, Outcome, Registrar, layout};
-use tokio::task::JoinSet;
 
 use crate::state::State;
 
@@ -41,20 +40,11 @@ fn default_jobs() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
 }
 
-/// One processed input and where it came from.
-pub struct Processed {
-    pub key: String,
-    pub outcome: Outcome,
-    /// Why the outputs could not be registered in the catalog, if they could not.
-    pub catalog_error: Option<String>,
-    /// The index of the archive this input was expanded from.
-    pub parent: Option<usize>,
-}
-
 pub async fn run(state: &State, args: Args) -> anyhow::Result<ExitCode> {
     let limits =
         ArchiveLimits { max_ratio: args.max_expansion_ratio, max_total_bytes: args.max_expanded_mib << 20, ..ArchiveLimits::default() };
     let engine = state.engine(|config| config.archive_limits = limits)?;
+    sweep_scratch(&engine);
 
     let mut keys = Vec::new();
     let mut missing = 0;
@@ -88,7 +78,7 @@ pub async fn run(state: &State, args: Args) -> anyhow::Result<ExitCode> {
     } else {
         print_summary(state, &processed);
     }
-    let failed = processed.iter().filter(|p| p.outcome.is_failure() || p.catalog_error.is_some()).count() + missing;
+    let failed = processed.iter().filter(|p| p.is_failure()).count() + missing;
     Ok(if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
@@ -120,8 +110,7 @@ fn collect_files(path: &Path) -> std::io::Result<Vec<(PathBuf, String)>> {
     Ok(found)
 }
 
-/// Runs keys through the engine, `jobs` at a time, and registers what each
-/// load wrote; archive members join the queue as they appear. A progress bar
+/// Runs keys through the core's driver loop with a progress bar that
 /// appears once work takes over a second.
 pub async fn process_keys(engine: &Engine, registrar: &Registrar, keys: Vec<String>, jobs: usize) -> Vec<Processed> {
     let progress = ProgressBar::with_draw_target(Some(keys.len() as u64), ProgressDrawTarget::hidden());
@@ -138,40 +127,32 @@ pub async fn process_keys(engine: &Engine, registrar: &Registrar, keys: Vec<Stri
             progress.enable_steady_tick(Duration::from_millis(120));
         })
     };
-
-    let mut queue: VecDeque<(String, Option<usize>)> = keys.into_iter().map(|k| (k, None)).collect();
-    let mut results: Vec<Processed> = Vec::new();
-    let mut running = JoinSet::new();
-    while !queue.is_empty() || !running.is_empty() {
-        while running.len() < jobs {
-            let Some((key, parent)) = queue.pop_front() else { break };
-            let engine = engine.clone();
-            let registrar = registrar.clone();
-            running.spawn(async move {
-                let outcome = engine.process(&key).await;
-                let catalog_error = match &outcome {
-                    Outcome::Loaded(report) => {
-                        let outputs: Vec<String> = report.outputs().cloned().collect();
-                        registrar.register(&outputs).await.err().map(|e| e.to_string())
-                    }
-                    _ => None,
-                };
-                (key, parent, outcome, catalog_error)
-            });
-        }
-        let Some(joined) = running.join_next().await else { break };
-        let (key, parent, outcome, catalog_error) = joined.expect("the engine does not panic");
-        if let Outcome::Expanded { members, .. } = &outcome {
-            progress.inc_length(members.len() as u64);
-            queue.extend(members.iter().map(|m| (m.clone(), Some(results.len()))));
-        }
-        progress.set_message(key.rsplit('/').next().unwrap_or(&key).to_owned());
-        progress.inc(1);
-        results.push(Processed { key, outcome, catalog_error, parent });
-    }
+    let results = drive::process_keys(engine, registrar, keys, jobs, &Bar(progress.clone())).await;
     reveal.abort();
     progress.finish_and_clear();
     results
+}
+
+struct Bar(ProgressBar);
+
+impl Progress for Bar {
+    fn added(&self, count: usize) {
+        self.0.inc_length(count as u64);
+    }
+
+    fn finished(&self, processed: &Processed) {
+        self.0.set_message(processed.key.rsplit('/').next().unwrap_or(&processed.key).to_owned());
+        self.0.inc(1);
+    }
+}
+
+/// Removes the scratch folders of earlier runs that were killed.
+pub fn sweep_scratch(engine: &Engine) {
+    match engine.sweep_scratch() {
+        Ok(removed) if !removed.is_empty() => tracing::info!(removed = removed.len(), "removed the scratch of killed runs"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not sweep the scratch folder"),
+    }
 }
 
 fn print_summary(state: &State, processed: &[Processed]) {
@@ -181,9 +162,18 @@ fn print_summary(state: &State, processed: &[Processed]) {
         let indent = "  ".repeat(depth);
         let name = if depth == 0 { layout::relative_key(&p.key) } else { p.key.rsplit('/').next().unwrap_or(&p.key) };
         match &p.outcome {
-            Outcome::Expanded { members, skipped, .. } => {
-                let skipped = if skipped.is_empty() { String::new() } else { format!(", {} skipped (macOS debris)", skipped.len()) };
-                println!("{indent}{name}: archive, {} member{}{skipped}", members.len(), plural(members.len()));
+            Outcome::Expanded { members, unchanged, removed, skipped, .. } => {
+                let mut notes = String::new();
+                if !unchanged.is_empty() {
+                    notes.push_str(&format!(", {} unchanged since loaded", unchanged.len()));
+                }
+                if !removed.is_empty() {
+                    notes.push_str(&format!(", {} gone (their rows removed)", removed.len()));
+                }
+                if !skipped.is_empty() {
+                    notes.push_str(&format!(", {} skipped (macOS debris)", skipped.len()));
+                }
+                println!("{indent}{name}: archive, {} member{}{notes}", members.len(), plural(members.len()));
             }
             Outcome::Loaded(r) => {
                 loaded += 1;
@@ -206,6 +196,12 @@ fn print_summary(state: &State, processed: &[Processed]) {
                 }
             }
             Outcome::Gone { .. } => println!("{indent}{name}: already processed"),
+            Outcome::Ignored { .. } => println!("{indent}{name}: a folder marker, ignored"),
+            Outcome::Retry(d) => {
+                failed += 1;
+                println!("{indent}{name}: NOT DONE ({:?}, {:?}): {}", d.stage, d.class, d.error);
+                println!("{indent}  the input is still in in/; run the same command again to retry it");
+            }
             Outcome::Failed(f) => {
                 failed += 1;
                 let place = f.place();

@@ -16,6 +16,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::convert::{DESCRIPTION_KEY, UNITS_KEY};
+use crate::error::{BoxError, Classify, ErrorClass, describe};
 
 /// A column as the catalog stores it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,20 +77,67 @@ pub enum CatalogError {
     #[error("the catalog at {path} cannot be {operation}: {message}; {fix}")]
     Storage { path: String, operation: &'static str, message: String, fix: &'static str },
 
-    #[error("catalog call {operation} on {target} failed: {message}")]
-    Backend { operation: &'static str, target: String, message: String },
+    #[error("catalog call {operation} on {target} failed ({class:?}): {message}")]
+    Backend {
+        operation: &'static str,
+        target: String,
+        class: ErrorClass,
+        /// The source and its chain, flattened.
+        message: String,
+        #[source]
+        source: BoxError,
+    },
+
+    /// Another writer changed the table between this writer's read and its
+    /// update. [`register`] reads it again and retries.
+    #[error("table {database}.{table} was changed by another writer; read it again and retry")]
+    Conflict { database: String, table: String },
 }
+
+impl CatalogError {
+    pub fn backend(operation: &'static str, target: impl Into<String>, class: ErrorClass, source: impl Into<BoxError>) -> Self {
+        let source = source.into();
+        CatalogError::Backend { operation, target: target.into(), class, message: describe(source.as_ref()), source }
+    }
+}
+
+impl Classify for CatalogError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            CatalogError::Backend { class, .. } => *class,
+            CatalogError::Conflict { .. } => ErrorClass::Transient,
+            CatalogError::Storage { .. }
+            | CatalogError::TableNotFound { .. }
+            | CatalogError::TypeConflict { .. }
+            | CatalogError::PartitionKeyConflict { .. } => ErrorClass::Permanent,
+        }
+    }
+}
+
+/// A table definition and the version it was read at, for an update that
+/// must not overwrite another writer's change (optimistic locking).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionedTable {
+    pub table: TableDefinition,
+    /// The backend's version id; `None` where the backend has none.
+    pub version: Option<String>,
+}
+
+/// The most partitions one registration call may carry (Glue's `BatchCreatePartition` limit).
+pub const PARTITIONS_PER_CALL: usize = 100;
 
 /// A Glue-model catalog.
 #[async_trait]
 pub trait Catalog: Send + Sync + std::fmt::Debug {
-    async fn get_table(&self, database: &str, table: &str) -> Result<Option<TableDefinition>, CatalogError>;
+    async fn get_table(&self, database: &str, table: &str) -> Result<Option<VersionedTable>, CatalogError>;
 
-    /// Creates the table or replaces its definition.
-    async fn put_table(&self, table: &TableDefinition) -> Result<(), CatalogError>;
+    /// Creates the table when `expected_version` is `None`, or replaces the
+    /// definition read at `expected_version`. Either way, if another writer got
+    /// there first the answer is [`CatalogError::Conflict`], and nothing changes.
+    async fn put_table(&self, table: &TableDefinition, expected_version: Option<&str>) -> Result<(), CatalogError>;
 
-    /// Registers partitions; ones that exist already count as success.
-    /// Returns how many were new.
+    /// Registers partitions, at most [`PARTITIONS_PER_CALL`] per backend call;
+    /// ones that exist already count as success. Returns how many were new.
     async fn add_partitions(&self, database: &str, table: &str, partitions: &[PartitionDefinition]) -> Result<usize, CatalogError>;
 
     async fn list_tables(&self, database: &str) -> Result<Vec<TableDefinition>, CatalogError>;
@@ -201,24 +249,54 @@ impl TableDefinition {
     }
 }
 
+/// How often [`register`] reads and merges again after a conflict.
+const TABLE_UPDATE_ATTEMPTS: u32 = 8;
+
 /// Creates or widens a table, then registers its partitions.
+///
+/// Two writers may widen one table at once (the partitioner runs with
+/// concurrency). Each update names the version it read, so the second one
+/// conflicts, reads the first one's columns, merges and tries again: no column
+/// is lost.
 pub async fn register(
     catalog: &dyn Catalog,
     incoming: &TableDefinition,
     partitions: &[PartitionDefinition],
 ) -> Result<usize, CatalogError> {
-    let existing = catalog.get_table(&incoming.database, &incoming.name).await?;
-    let definition = match &existing {
-        Some(existing) => existing.merged_with(incoming)?,
-        None => incoming.clone(),
-    };
-    if existing.as_ref() != Some(&definition) {
-        catalog.put_table(&definition).await?;
-    }
+    widen_table(catalog, incoming).await?;
     if partitions.is_empty() {
         return Ok(0);
     }
     catalog.add_partitions(&incoming.database, &incoming.name, partitions).await
+}
+
+async fn widen_table(catalog: &dyn Catalog, incoming: &TableDefinition) -> Result<(), CatalogError> {
+    for attempt in 1..=TABLE_UPDATE_ATTEMPTS {
+        let existing = catalog.get_table(&incoming.database, &incoming.name).await?;
+        let definition = match &existing {
+            Some(existing) => existing.table.merged_with(incoming)?,
+            None => incoming.clone(),
+        };
+        if existing.as_ref().map(|e| &e.table) == Some(&definition) {
+            return Ok(());
+        }
+        let version = existing.as_ref().and_then(|e| e.version.as_deref());
+        match catalog.put_table(&definition, version).await {
+            Err(CatalogError::Conflict { .. }) if attempt < TABLE_UPDATE_ATTEMPTS => {
+                tracing::debug!(table = %incoming.name, attempt, "table changed meanwhile; merging again");
+                tokio::time::sleep(conflict_backoff(attempt)).await;
+            }
+            other => return other,
+        }
+    }
+    Err(CatalogError::Conflict { database: incoming.database.clone(), table: incoming.name.clone() })
+}
+
+/// A short, jittered pause, so writers that conflicted do not meet again.
+fn conflict_backoff(attempt: u32) -> std::time::Duration {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let ceiling_ms = 10u64 << attempt.min(6);
+    std::time::Duration::from_millis(u64::from(nanos) % ceiling_ms)
 }
 
 #[cfg(test)]

@@ -20,13 +20,13 @@ use parquet::basic::{Compression as ParquetCompression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 
+use crate::partition::Partition;
 use crate::pipeline::Compression;
 
 /// A finished temporary Parquet file.
 #[derive(Debug)]
 pub struct WrittenFile {
-    /// `(key, value)` for each partition key, outermost first.
-    pub partition: Vec<(String, String)>,
+    pub partition: Partition,
     pub chunk: u32,
     pub path: PathBuf,
     pub rows: u64,
@@ -234,10 +234,7 @@ impl PartitionedWriter {
     }
 
     fn describe(&self, values: &[String]) -> String {
-        if values.is_empty() {
-            return "(unpartitioned)".into();
-        }
-        self.partition_keys.iter().zip(values).map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("/")
+        Partition::from_keys_and_values(&self.partition_keys, values).to_string()
     }
 
     fn flush_builder(&mut self, values: &[String]) -> Result<(), SinkError> {
@@ -274,7 +271,7 @@ impl PartitionedWriter {
         open.writer.close().map_err(|source| SinkError { partition: partition.clone(), source })?;
         let bytes = std::fs::metadata(&open.path).map(|m| m.len()).unwrap_or(0);
         self.written.push(WrittenFile {
-            partition: self.partition_keys.iter().cloned().zip(values.iter().cloned()).collect(),
+            partition: Partition::from_keys_and_values(&self.partition_keys, values),
             chunk,
             path: open.path,
             rows: open.rows,

@@ -63,14 +63,8 @@ fn bom_crlf_quoted_newlines_and_junk_are_handled_row_by_row() {
     assert_eq!(names, ["time", "site", "temperature", "count", "qc_site", "qc_temperature", "qc_count"]);
     assert_eq!(c.data.schema.field(2).metadata().get(UNITS_KEY).map(String::as_str), Some("C"));
 
-    let partitions: Vec<_> = c.data.files.iter().map(|f| f.partition.clone()).collect();
-    assert_eq!(
-        partitions,
-        [
-            vec![("year".into(), "2020".into()), ("month".into(), "12".into())],
-            vec![("year".into(), "2021".into()), ("month".into(), "01".into())]
-        ]
-    );
+    let partitions: Vec<_> = c.data.files.iter().map(|f| f.partition.path()).collect();
+    assert_eq!(partitions, ["year=2020/month=12", "year=2021/month=01"]);
 
     let batches = read(&c.data.files);
     let dec = &batches[0];
@@ -113,7 +107,7 @@ columns: [{ source: ticker, type: string }]
     assert_eq!(time.timezone(), Some("UTC"));
     assert_eq!(time.value(0), 1_606_741_200_000, "midnight in Sydney is 13:00 UTC the day before");
     // Partitioned by the Sydney date, not the UTC one.
-    assert_eq!(c.data.files[0].partition, [("year".to_owned(), "2020".to_owned()), ("month".to_owned(), "12".to_owned())]);
+    assert_eq!(c.data.files[0].partition.path(), "year=2020/month=12");
 }
 
 #[test]
@@ -196,6 +190,6 @@ fn files_rotate_by_size_and_every_row_survives() {
     let read_back: usize = read(&files).iter().map(RecordBatch::num_rows).sum();
     assert_eq!(read_back as u64, rows);
     // Chunks count up within each partition.
-    let p0: Vec<u32> = files.iter().filter(|f| f.partition[0].1 == "0").map(|f| f.chunk).collect();
+    let p0: Vec<u32> = files.iter().filter(|f| f.partition.pairs()[0].1 == "0").map(|f| f.chunk).collect();
     assert_eq!(p0, (0..p0.len() as u32).collect::<Vec<_>>());
 }

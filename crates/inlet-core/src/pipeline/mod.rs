@@ -682,9 +682,20 @@ impl PipelineSet {
     }
 
     /// Picks the one pipeline for `key`, with its table and location.
+    ///
+    /// Triggers are written for lower-case suffixes (`\.csv$`); a key whose
+    /// suffix is in capitals (`Export.CSV`) is matched as if it were not, so
+    /// it flows like its lower-case form.
     pub fn route(&self, key: &str) -> Result<Route, RouteError> {
-        let matches: Vec<(&Arc<Pipeline>, String)> =
-            self.pipelines.iter().filter_map(|p| p.table_for(key).map(|table| (p, table))).collect();
+        let folded = fold_suffix(key);
+        let matches_of = |key: &str| -> Vec<(&Arc<Pipeline>, String)> {
+            self.pipelines.iter().filter_map(|p| p.table_for(key).map(|table| (p, table))).collect()
+        };
+        let mut matches = matches_of(key);
+        if matches.is_empty() && folded != key {
+            matches = matches_of(&folded);
+        }
+        let key = if matches.first().is_some_and(|(p, _)| p.table_for(key).is_none()) { folded.as_str() } else { key };
         let (pipeline, table) = match matches.as_slice() {
             [] => return Err(RouteError::Unmatched { key: key.to_owned() }),
             [one] => one.clone(),
@@ -702,6 +713,16 @@ impl PipelineSet {
             });
         }
         Ok(Route { pipeline: Arc::clone(pipeline), table, location })
+    }
+}
+
+/// `in/a/Export.CSV` → `in/a/Export.csv`: the key with the suffix of its
+/// file name (from the first dot) in lower case.
+fn fold_suffix(key: &str) -> String {
+    let name_start = key.rfind('/').map_or(0, |i| i + 1);
+    match key[name_start..].find('.') {
+        Some(dot) => format!("{}{}", &key[..name_start + dot], key[name_start + dot..].to_ascii_lowercase()),
+        None => key.to_owned(),
     }
 }
 

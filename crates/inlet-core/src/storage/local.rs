@@ -1,19 +1,27 @@
 //! The embedded backend: a bucket is a folder `<root>/<bucket>/`, a key is a
 //! relative path inside it.
+//!
+//! Several processes may share one state directory (two `inlet ingest` runs
+//! at once). Every change to a bucket's keys happens under that bucket's lock
+//! file, so a conditional move sees the version it checked and no other.
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::UNIX_EPOCH;
+use std::{fs as std_fs, io};
 
 use async_trait::async_trait;
 use tokio::fs;
 
 use super::{ObjectBody, ObjectLocation, ObjectMeta, ObjectStore, StoreError, validate_key};
+use crate::error::ErrorClass;
 
 /// Staging folder inside each bucket for atomic writes. Its name starts with a
 /// dot so that no Hive-style reader (Athena, DuckDB, Spark) lists it.
 const STAGING_DIR: &str = ".inlet-staging";
+/// The lock file that serialises key changes in one bucket.
+const LOCK_FILE: &str = "lock";
 
 #[derive(Debug)]
 pub struct LocalObjectStore {
@@ -56,17 +64,35 @@ impl LocalObjectStore {
         self.bucket_path(bucket).join(STAGING_DIR).join(format!("{}-{nanos}-{n}.tmp", std::process::id()))
     }
 
-    /// Removes the folders left empty above a removed object: they are an
-    /// artefact of the file-system mapping, and S3 has none.
-    async fn prune_empty_folders(&self, bucket: &str, removed: &Path) {
-        let bucket_root = self.bucket_path(bucket);
-        let mut dir = removed.parent();
-        while let Some(d) = dir {
-            if d == bucket_root || fs::remove_dir(d).await.is_err() {
-                break;
-            }
-            dir = d.parent();
+    async fn stage_bytes(&self, location: &ObjectLocation, bytes: Vec<u8>) -> Result<PathBuf, StoreError> {
+        self.object_path(location)?;
+        let staged = self.new_staging_file(location).await?;
+        if let Err(e) = fs::write(&staged, bytes).await {
+            // Best effort: a partial staged copy is ours alone.
+            let _ = fs::remove_file(&staged).await;
+            return Err(StoreError::Io { operation: "put", location: location.clone(), source: e });
         }
+        Ok(staged)
+    }
+
+    async fn delete_if_match(&self, location: &ObjectLocation, if_match: Option<&str>) -> Result<(), StoreError> {
+        let path = self.object_path(location)?;
+        let (location, expected) = (location.clone(), if_match.map(str::to_owned));
+        let bucket_root = self.bucket_path(&location.bucket);
+        self.locked(&location.bucket.clone(), move || {
+            match check_version(&location, &path, expected.as_deref()) {
+                Err(e) if e.is_not_found() => return Ok(()),
+                other => other?,
+            }
+            match std_fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(io_error("delete", &location, e)),
+            }
+            prune_empty_folders(&bucket_root, &path);
+            Ok(())
+        })
+        .await
     }
 
     async fn meta_of(&self, location: &ObjectLocation, path: &Path) -> Result<ObjectMeta, StoreError> {
@@ -77,17 +103,57 @@ impl LocalObjectStore {
         Ok(meta_from(location.clone(), &metadata))
     }
 
+    /// Runs `change` while holding the bucket's lock. The lock is an OS file
+    /// lock, so a killed process releases it.
+    async fn locked<T: Send + 'static>(
+        &self,
+        bucket: &str,
+        change: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let lock_path = self.bucket_path(bucket).join(STAGING_DIR).join(LOCK_FILE);
+        let location = ObjectLocation::new(bucket, STAGING_DIR);
+        tokio::task::spawn_blocking(move || {
+            let lock_error = |e| io_error("lock", &location, e);
+            std_fs::create_dir_all(lock_path.parent().expect("the lock has a folder")).map_err(lock_error)?;
+            let file = std_fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(lock_error)?;
+            file.lock().map_err(lock_error)?;
+            change()
+        })
+        .await
+        .map_err(|e| StoreError::backend("lock", &ObjectLocation::new(bucket, STAGING_DIR), ErrorClass::Transient, e))?
+    }
+
     /// Writes via a staging file and a rename, so readers never see a partial object.
-    async fn commit_staged(&self, location: &ObjectLocation, staged: &Path) -> Result<ObjectMeta, StoreError> {
+    async fn commit_staged(&self, location: &ObjectLocation, staged: PathBuf, exclusive: bool) -> Result<ObjectMeta, StoreError> {
         let target = self.object_path(location)?;
-        if let Some(parent) = target.parent() {
-            fs::create_dir_all(parent).await.map_err(|e| io_error("put", location, e))?;
-        }
-        if let Err(e) = fs::rename(staged, &target).await {
-            let _ = fs::remove_file(staged).await;
-            return Err(io_error("put", location, e));
-        }
-        self.meta_of(location, &target).await
+        let owned = location.clone();
+        self.locked(&location.bucket, move || {
+            let put_error = |e| io_error("put", &owned, e);
+            let result = (|| {
+                if let Some(parent) = target.parent() {
+                    std_fs::create_dir_all(parent).map_err(put_error)?;
+                }
+                if exclusive {
+                    // A hard link fails when the target exists: put-if-absent, atomically.
+                    std_fs::hard_link(&staged, &target).map_err(|e| match e.kind() {
+                        io::ErrorKind::AlreadyExists => StoreError::AlreadyExists { location: owned.clone() },
+                        _ => put_error(e),
+                    })?;
+                    std_fs::remove_file(&staged).map_err(put_error)
+                } else {
+                    std_fs::rename(&staged, &target).map_err(put_error)
+                }
+            })();
+            if result.is_err() {
+                // Best effort: the staged copy is ours alone, and a sweep of
+                // the staging folder would find it otherwise.
+                let _ = std_fs::remove_file(&staged);
+            }
+            result?;
+            let metadata = std_fs::metadata(&target).map_err(put_error)?;
+            Ok(meta_from(owned.clone(), &metadata))
+        })
+        .await
     }
 
     async fn new_staging_file(&self, location: &ObjectLocation) -> Result<PathBuf, StoreError> {
@@ -102,6 +168,30 @@ fn io_error(operation: &'static str, location: &ObjectLocation, source: std::io:
         StoreError::NotFound { location: location.clone() }
     } else {
         StoreError::Io { operation, location: location.clone(), source }
+    }
+}
+
+/// Fails with [`StoreError::Changed`] unless the object is still the version `expected`.
+fn check_version(location: &ObjectLocation, path: &Path, expected: Option<&str>) -> Result<(), StoreError> {
+    let Some(expected) = expected else { return Ok(()) };
+    let metadata = std_fs::metadata(path).map_err(|e| io_error("head", location, e))?;
+    if meta_from(location.clone(), &metadata).e_tag.as_deref() == Some(expected) {
+        Ok(())
+    } else {
+        Err(StoreError::Changed { location: location.clone() })
+    }
+}
+
+/// Removes the folders left empty above a removed object: they are an
+/// artefact of the file-system mapping, and S3 has none.
+fn prune_empty_folders(bucket_root: &Path, removed: &Path) {
+    let mut dir = removed.parent();
+    while let Some(d) = dir {
+        // A folder that is not empty (or is gone already) ends the walk.
+        if d == bucket_root || std_fs::remove_dir(d).is_err() {
+            break;
+        }
+        dir = d.parent();
     }
 }
 
@@ -142,53 +232,52 @@ impl ObjectStore for LocalObjectStore {
         self.object_path(location)?;
         let staged = self.new_staging_file(location).await?;
         if let Err(e) = fs::copy(path, &staged).await {
+            // Best effort: a partial staged copy is ours alone.
             let _ = fs::remove_file(&staged).await;
             return Err(StoreError::Io { operation: "put", location: location.clone(), source: e });
         }
-        self.commit_staged(location, &staged).await
+        self.commit_staged(location, staged, false).await
     }
 
     async fn put_bytes(&self, location: &ObjectLocation, bytes: Vec<u8>) -> Result<ObjectMeta, StoreError> {
-        self.object_path(location)?;
-        let staged = self.new_staging_file(location).await?;
-        if let Err(e) = fs::write(&staged, bytes).await {
-            let _ = fs::remove_file(&staged).await;
-            return Err(StoreError::Io { operation: "put", location: location.clone(), source: e });
-        }
-        self.commit_staged(location, &staged).await
+        let staged = self.stage_bytes(location, bytes).await?;
+        self.commit_staged(location, staged, false).await
+    }
+
+    async fn put_bytes_if_absent(&self, location: &ObjectLocation, bytes: Vec<u8>) -> Result<ObjectMeta, StoreError> {
+        let staged = self.stage_bytes(location, bytes).await?;
+        self.commit_staged(location, staged, true).await
     }
 
     async fn rename(&self, from: &ObjectLocation, to: &ObjectLocation, if_match: Option<&str>) -> Result<(), StoreError> {
-        // One process owns a local state directory, so check-then-move is enough.
-        if let Some(expected) = if_match
-            && self.head(from).await?.e_tag.as_deref() != Some(expected)
-        {
-            return Err(StoreError::Changed { location: from.clone() });
-        }
         let source = self.object_path(from)?;
         let target = self.object_path(to)?;
-        if let Some(parent) = target.parent() {
-            fs::create_dir_all(parent).await.map_err(|e| io_error("rename", to, e))?;
-        }
-        if from.bucket == to.bucket {
-            fs::rename(&source, &target).await.map_err(|e| io_error("rename", from, e))?;
-        } else {
+        if from.bucket != to.bucket {
+            // Across buckets: copy, then a guarded delete, as on S3.
+            if let Some(expected) = if_match
+                && self.head(from).await?.e_tag.as_deref() != Some(expected)
+            {
+                return Err(StoreError::Changed { location: from.clone() });
+            }
             self.put_file(to, &source).await?;
-            fs::remove_file(&source).await.map_err(|e| io_error("rename", from, e))?;
+            return self.delete_if_match(from, if_match).await;
         }
-        self.prune_empty_folders(&from.bucket, &source).await;
-        Ok(())
+        let (from, to, expected) = (from.clone(), to.clone(), if_match.map(str::to_owned));
+        let bucket_root = self.bucket_path(&from.bucket);
+        self.locked(&from.bucket.clone(), move || {
+            check_version(&from, &source, expected.as_deref())?;
+            if let Some(parent) = target.parent() {
+                std_fs::create_dir_all(parent).map_err(|e| io_error("rename", &to, e))?;
+            }
+            std_fs::rename(&source, &target).map_err(|e| io_error("rename", &from, e))?;
+            prune_empty_folders(&bucket_root, &source);
+            Ok(())
+        })
+        .await
     }
 
     async fn delete(&self, location: &ObjectLocation) -> Result<(), StoreError> {
-        let path = self.object_path(location)?;
-        match fs::remove_file(&path).await {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(io_error("delete", location, e)),
-        }
-        self.prune_empty_folders(&location.bucket, &path).await;
-        Ok(())
+        self.delete_if_match(location, None).await
     }
 
     async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectMeta>, StoreError> {

@@ -18,6 +18,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncRead;
 
+use crate::error::{BoxError, Classify, ErrorClass, describe};
+
 /// Where an object lives.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ObjectLocation {
@@ -76,12 +78,26 @@ pub enum StoreError {
         source: std::io::Error,
     },
 
-    #[error("{operation} {location} failed: {message}")]
-    Backend { operation: &'static str, location: ObjectLocation, message: String },
+    /// The backend's own error, kept as the source, with its class.
+    #[error("{operation} {location} failed ({class:?}): {message}")]
+    Backend {
+        operation: &'static str,
+        location: ObjectLocation,
+        class: ErrorClass,
+        /// The source and its chain, flattened: SDK errors say only "service
+        /// error" at the top.
+        message: String,
+        #[source]
+        source: BoxError,
+    },
 
     /// A conditional operation found a newer version of the object.
     #[error("{location} was replaced while it was being processed; the new version is processed on its own event")]
     Changed { location: ObjectLocation },
+
+    /// A put-if-absent found an object already there.
+    #[error("{location} exists already")]
+    AlreadyExists { location: ObjectLocation },
 }
 
 impl StoreError {
@@ -91,6 +107,24 @@ impl StoreError {
 
     pub fn is_changed(&self) -> bool {
         matches!(self, StoreError::Changed { .. })
+    }
+
+    /// A backend error that keeps `source` and says which class it is.
+    pub fn backend(operation: &'static str, location: &ObjectLocation, class: ErrorClass, source: impl Into<BoxError>) -> Self {
+        let source = source.into();
+        StoreError::Backend { operation, location: location.clone(), class, message: describe(source.as_ref()), source }
+    }
+}
+
+impl Classify for StoreError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            StoreError::Io { source, .. } => ErrorClass::of_io(source),
+            StoreError::Backend { class, .. } => *class,
+            StoreError::NotFound { .. } | StoreError::InvalidKey { .. } | StoreError::Changed { .. } | StoreError::AlreadyExists { .. } => {
+                ErrorClass::Permanent
+            }
+        }
     }
 }
 
@@ -112,6 +146,10 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
 
     async fn put_bytes(&self, location: &ObjectLocation, bytes: Vec<u8>) -> Result<ObjectMeta, StoreError>;
 
+    /// Writes the object only if no object is at `location` (S3's
+    /// `If-None-Match: *`); [`StoreError::AlreadyExists`] otherwise.
+    async fn put_bytes_if_absent(&self, location: &ObjectLocation, bytes: Vec<u8>) -> Result<ObjectMeta, StoreError>;
+
     /// Moves an object, replacing whatever is at `to`.
     ///
     /// With `if_match`, the source is removed only while its e-tag is still
@@ -126,6 +164,22 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
 
     /// Every object in `bucket` whose key starts with `prefix`, sorted by key.
     async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectMeta>, StoreError>;
+
+    /// The whole object, for small documents (manifests, error documents).
+    /// `Ok(None)` when there is none; an object cut off mid-read is an error,
+    /// never a shorter document.
+    async fn get_bytes(&self, location: &ObjectLocation) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut body = match self.get(location).await {
+            Ok((_, body)) => body,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut bytes = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut body, &mut bytes)
+            .await
+            .map_err(|e| StoreError::backend("read", location, ErrorClass::Transient, e))?;
+        Ok(Some(bytes))
+    }
 }
 
 /// Rejects keys that could address something outside their bucket on a

@@ -148,11 +148,11 @@ pub async fn data_path(moto: &Moto) -> Queues {
     let unzip_arn = queue_arn(&sqs, &unzip).await;
     let runner_arn = queue_arn(&sqs, &runner).await;
     let partitioner_arn = queue_arn(&sqs, &partitioner).await;
-    let input_notifications = NotificationConfiguration::builder()
-        .queue_configurations(notification(&unzip_arn, "in/", ".zip"))
-        .queue_configurations(notification(&runner_arn, "in/", ".csv"))
-        .queue_configurations(notification(&runner_arn, "in/", ".txt"))
-        .build();
+    // As the app stack wires it: every object under in/ reaches the entry
+    // point, which forwards archives to the unzip queue itself.
+    let _ = unzip_arn;
+    let input_notifications =
+        NotificationConfiguration::builder().queue_configurations(notification(&runner_arn, inlet_core::layout::INBOX, "")).build();
     s3.put_bucket_notification_configuration().bucket("input").notification_configuration(input_notifications).send().await.unwrap();
     let output_notifications =
         NotificationConfiguration::builder().queue_configurations(notification(&partitioner_arn, "", ".parquet")).build();

@@ -1,0 +1,20 @@
+//! Environment variable names the functions read.
+
+/// The bucket files are dropped into (under [`crate::prefixes::INBOX`]).
+pub const INPUT_BUCKET: &str = "INPUT_BUCKET";
+/// The bucket Parquet and its bookkeeping are written to.
+pub const OUTPUT_BUCKET: &str = "OUTPUT_BUCKET";
+/// The Glue database tables are registered in.
+pub const GLUE_DATABASE: &str = "GLUE_DATABASE";
+/// The queue the entry point forwards archives to, for the unzip function.
+pub const UNZIP_QUEUE_URL: &str = "UNZIP_QUEUE_URL";
+/// Refuse archives that expand to more than this many times their size.
+pub const MAX_EXPANSION_RATIO: &str = "MAX_EXPANSION_RATIO";
+/// Refuse archives that expand to more than this many MiB in all.
+pub const MAX_EXPANDED_MIB: &str = "MAX_EXPANDED_MIB";
+/// Where temporary files go; `/tmp` in Lambda.
+pub const SCRATCH_DIR: &str = "SCRATCH_DIR";
+/// `true` or `1` for path-style S3 addressing (any S3-API endpoint).
+pub const S3_FORCE_PATH_STYLE: &str = "INLET_S3_FORCE_PATH_STYLE";
+/// The standard variable that points every AWS client at another endpoint.
+pub const AWS_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";

@@ -1,0 +1,24 @@
+//! inlet's Lambda functions: the name of each one's crate, binary and zip,
+//! and the environment variables its configuration loader requires.
+
+use crate::env;
+
+/// One function of the app stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Function {
+    /// The crate, the binary and the zip (`<name>.zip`).
+    pub name: &'static str,
+    /// Variables the function cannot start without.
+    pub required_env: &'static [&'static str],
+}
+
+pub const UNZIP: Function = Function { name: "unzip", required_env: &[env::INPUT_BUCKET, env::OUTPUT_BUCKET] };
+pub const PIPELINE_RUNNER: Function =
+    Function { name: "pipeline-runner", required_env: &[env::INPUT_BUCKET, env::OUTPUT_BUCKET, env::UNZIP_QUEUE_URL] };
+pub const PARTITIONER: Function = Function { name: "partitioner", required_env: &[env::OUTPUT_BUCKET, env::GLUE_DATABASE] };
+/// The custom resources name their buckets in their properties.
+pub const CREATE_FOLDERS: Function = Function { name: "create-folders", required_env: &[] };
+pub const CLEAN_TEST_FILES: Function = Function { name: "clean-test-files", required_env: &[] };
+
+/// Every function, in the order the stack declares them.
+pub const ALL: [Function; 5] = [UNZIP, PIPELINE_RUNNER, PARTITIONER, CREATE_FOLDERS, CLEAN_TEST_FILES];

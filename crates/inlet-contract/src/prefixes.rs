@@ -1,0 +1,25 @@
+//! Where things live in the buckets.
+
+/// Where new input lands, in the input bucket.
+pub const INBOX: &str = "in/";
+/// Where processed input goes.
+pub const DONE: &str = "done/";
+/// Where input that could not be processed goes, with an error document.
+pub const FAILED: &str = "failed/";
+/// The folders a new input bucket starts with.
+pub const INPUT_FOLDERS: [&str; 3] = [INBOX, DONE, FAILED];
+
+/// Bookkeeping in the output bucket. The leading underscore keeps Hive-style
+/// readers (Athena, Spark, DuckDB) from taking it for data.
+pub const BOOKKEEPING: &str = "_inlet/";
+/// What each source wrote, so a new version of it can replace its outputs.
+pub const MANIFESTS: &str = "_inlet/manifests/";
+/// Which members each archive held, so a new version can remove the gone ones.
+pub const ARCHIVE_MANIFESTS: &str = "_inlet/archives/";
+
+/// Every scratch folder's name starts with this, so a sweep finds those of
+/// dead runs and nothing else.
+pub const SCRATCH: &str = "inlet-";
+
+/// The error document written beside a failed input.
+pub const ERROR_DOCUMENT_SUFFIX: &str = ".error.json";

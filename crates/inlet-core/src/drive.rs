@@ -1,0 +1,132 @@
+//! The one loop that takes keys through the handler: used by the CLI's
+//! `ingest` and `redrive`, and by the tests. It also lists failed inputs and
+//! moves them back, so that any front end (a CLI, a function) can serve them.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use tokio::task::JoinSet;
+
+use crate::error::Classify;
+use crate::ingest::{Engine, Failure, Outcome};
+use crate::layout;
+use crate::register::Registrar;
+use crate::storage::{ObjectLocation, ObjectStore, StoreError};
+
+/// One processed input and where it came from.
+#[derive(Debug, Clone)]
+pub struct Processed {
+    pub key: String,
+    pub outcome: Outcome,
+    /// Why the outputs could not be registered in the catalog, if they could not.
+    pub catalog_error: Option<String>,
+    /// The index (in the results) of the archive this input was expanded from.
+    pub parent: Option<usize>,
+}
+
+impl Processed {
+    /// Whether this input did not end as it should: it failed, is left to
+    /// retry, or its outputs are not in the catalog.
+    pub fn is_failure(&self) -> bool {
+        self.outcome.is_failure() || self.catalog_error.is_some()
+    }
+}
+
+/// Hears about the loop's progress: a progress bar, a log.
+pub trait Progress: Send + Sync {
+    /// `count` more inputs joined the work (an archive's members).
+    fn added(&self, _count: usize) {}
+    /// One input is done.
+    fn finished(&self, _processed: &Processed) {}
+}
+
+/// No progress reporting.
+pub struct Silent;
+impl Progress for Silent {}
+
+/// Runs `keys` through the engine, `jobs` at a time, registering what each
+/// load wrote. Archive members join the queue as they appear.
+pub async fn process_keys(
+    engine: &Engine,
+    registrar: &Registrar,
+    keys: Vec<String>,
+    jobs: usize,
+    progress: &dyn Progress,
+) -> Vec<Processed> {
+    let mut queue: VecDeque<(String, Option<usize>)> = keys.into_iter().map(|k| (k, None)).collect();
+    let mut results: Vec<Processed> = Vec::new();
+    let mut running = JoinSet::new();
+    while !queue.is_empty() || !running.is_empty() {
+        while running.len() < jobs.max(1) {
+            let Some((key, parent)) = queue.pop_front() else { break };
+            let (engine, registrar) = (engine.clone(), registrar.clone());
+            running.spawn(async move { process_one(&engine, &registrar, key, parent).await });
+        }
+        let Some(joined) = running.join_next().await else { break };
+        let processed = joined.expect("the engine does not panic");
+        if let Outcome::Expanded { members, .. } = &processed.outcome {
+            progress.added(members.len());
+            queue.extend(members.iter().map(|m| (m.clone(), Some(results.len()))));
+        }
+        progress.finished(&processed);
+        results.push(processed);
+    }
+    results
+}
+
+async fn process_one(engine: &Engine, registrar: &Registrar, key: String, parent: Option<usize>) -> Processed {
+    let outcome = engine.process(&key).await;
+    let catalog_error = match &outcome {
+        Outcome::Loaded(report) => {
+            let outputs: Vec<String> = report.outputs().cloned().collect();
+            registrar.register(&outputs).await.err().map(|e| e.to_string())
+        }
+        _ => None,
+    };
+    Processed { key, outcome, catalog_error, parent }
+}
+
+/// A failed input and its error document.
+#[derive(Debug, Clone)]
+pub struct FailedInput {
+    /// The key under `failed/`.
+    pub key: String,
+    /// The error document; `None` when there is none or it cannot be parsed.
+    pub failure: Option<Failure>,
+}
+
+/// Every failed input in `bucket`, with its error document.
+pub async fn failed_inputs(store: &dyn ObjectStore, bucket: &str) -> Result<Vec<FailedInput>, StoreError> {
+    let mut found = Vec::new();
+    for meta in store.list(bucket, layout::FAILED).await? {
+        let key = meta.location.key;
+        if key.ends_with(inlet_contract::prefixes::ERROR_DOCUMENT_SUFFIX) {
+            continue;
+        }
+        let document = ObjectLocation::new(bucket, layout::error_document_key(&key));
+        // A document that does not parse is shown as missing: the input itself
+        // is listed either way, and redrive does not need it.
+        let failure = store.get_bytes(&document).await?.and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        found.push(FailedInput { key, failure });
+    }
+    Ok(found)
+}
+
+/// Moves failed inputs (keys relative to `failed/`, or with it) back to
+/// `in/` and removes their error documents; returns their `in/` keys.
+pub async fn move_back(store: &Arc<dyn ObjectStore>, bucket: &str, keys: &[String]) -> Result<Vec<String>, StoreError> {
+    let mut moved = Vec::new();
+    for key in keys {
+        let relative = layout::relative_key(key);
+        let failed = ObjectLocation::new(bucket, format!("{}{relative}", layout::FAILED));
+        let inbox = ObjectLocation::new(bucket, format!("{}{relative}", layout::INBOX));
+        store.rename(&failed, &inbox, None).await?;
+        if let Err(e) = store.delete(&failed.with_key(layout::error_document_key(&failed.key))).await {
+            // A stale document beside no input misleads nobody for long: the
+            // next failure of the same key overwrites it.
+            tracing::warn!(key = %failed.key, error = %e, class = ?e.class(), "could not remove an error document");
+        }
+        moved.push(inbox.key);
+    }
+    Ok(moved)
+}

@@ -1,0 +1,164 @@
+//! Expanding one archive into `in/<archive-stem>/…`, so each member is
+//! processed as if it had been dropped itself.
+//!
+//! An archive dropped again replaces its previous version as a whole. Its
+//! manifest lists the members and their content hashes: a member that is gone
+//! has its outputs removed, and a member unchanged since it was loaded is not
+//! written again.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use super::{Engine, Outcome, Problem, Stage};
+use crate::archive::{self, ArchiveError, ArchiveKind, Expansion};
+use crate::layout;
+use crate::storage::ObjectLocation;
+
+/// Which members one archive held.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct ArchiveManifest {
+    source: String,
+    /// Member key in the input bucket (`in/<stem>/<path>`) → its SHA-256.
+    members: BTreeMap<String, String>,
+}
+
+impl Engine {
+    pub(super) async fn expand(&self, source: &ObjectLocation, version: Option<&str>) -> Result<Outcome, Problem> {
+        let (kind, stem) = ArchiveKind::detect(source.file_name())
+            .ok_or_else(|| Problem::new(Stage::Archive, format!("{} is not an archive inlet can expand", source.key)))?;
+        let scratch = self.scratch(Stage::Fetch)?;
+        let spool = scratch.path().join("archive");
+        self.download(source, &spool).await?;
+        let expansion = self.expand_spooled(source, kind, &spool, scratch.path()).await?;
+
+        let folder = member_folder(&source.key, stem);
+        let manifest_location =
+            ObjectLocation::new(&self.config.output_bucket, layout::archive_manifest_key(&layout::source_id(&source.bucket, &source.key)));
+        let previous: ArchiveManifest = self.read_document(&manifest_location).await?.unwrap_or_default();
+        let current = hash_members(&expansion, &folder).await?;
+
+        let (written, unchanged) = self.write_members(source, &expansion, &folder, &current, &previous).await?;
+        let mut removed = Vec::new();
+        for gone in previous.members.keys().filter(|key| !current.contains_key(*key)) {
+            self.remove_source_outputs(gone).await.map_err(|p| p.at_member(gone))?;
+            removed.push(gone.clone());
+        }
+        self.write_document(&manifest_location, &ArchiveManifest { source: source.to_string(), members: current }).await?;
+
+        let done_key = layout::lifecycle_key(&source.key, layout::DONE);
+        self.finish(source, version, &done_key).await?;
+        Ok(Outcome::Expanded { source: source.to_string(), done_key, members: written, unchanged, removed, skipped: expansion.skipped })
+    }
+
+    async fn expand_spooled(&self, source: &ObjectLocation, kind: ArchiveKind, spool: &Path, workdir: &Path) -> Result<Expansion, Problem> {
+        let limits = self.config.archive_limits;
+        let (name, spool, workdir) = (source.key.clone(), spool.to_owned(), workdir.to_owned());
+        tokio::task::spawn_blocking(move || archive::expand(kind, &name, &spool, &workdir, limits))
+            .await
+            .map_err(|e| Problem::new(Stage::Archive, format!("the expansion task stopped: {e}")))?
+            .map_err(archive_problem)
+    }
+
+    /// Uploads the members that changed since the archive's last version was
+    /// loaded. Returns the keys written and the keys left as they were.
+    async fn write_members(
+        &self,
+        source: &ObjectLocation,
+        expansion: &Expansion,
+        folder: &str,
+        current: &BTreeMap<String, String>,
+        previous: &ArchiveManifest,
+    ) -> Result<(Vec<String>, Vec<String>), Problem> {
+        let (mut written, mut unchanged) = (Vec::new(), Vec::new());
+        for member in &expansion.members {
+            let key = format!("{folder}{}", member.path);
+            let hash = &current[&key];
+            let same_as_before = previous.members.get(&key) == Some(hash);
+            if same_as_before && self.loaded_version(&key).await?.as_ref() == Some(hash) {
+                unchanged.push(key);
+                continue;
+            }
+            if let Err(e) = self.store.put_file(&source.with_key(&key), &member.file).await {
+                // Half an archive is worse than none: take back what was written.
+                for key in &written {
+                    if let Err(undo) = self.store.delete(&source.with_key(key)).await {
+                        tracing::warn!(key = %key, error = %undo, "could not take back a member; the archive's retry writes it again");
+                    }
+                }
+                return Err(Problem::classified(Stage::Write, e).at_member(&member.path));
+            }
+            written.push(key);
+        }
+        Ok((written, unchanged))
+    }
+
+    /// Copies the object to a local file, for archive formats that need to seek.
+    async fn download(&self, source: &ObjectLocation, path: &Path) -> Result<(), Problem> {
+        let (_, mut body) = self.store.get(source).await.map_err(|e| Problem::classified(Stage::Fetch, e))?;
+        let mut file = tokio::fs::File::create(path).await.map_err(|e| Problem {
+            class: crate::error::ErrorClass::of_io(&e),
+            ..Problem::new(Stage::Fetch, format!("cannot spool {source}: {e}"))
+        })?;
+        // A body that breaks off is the network's fault, not the archive's.
+        tokio::io::copy(&mut body, &mut file)
+            .await
+            .map_err(|e| Problem::transient(Stage::Fetch, format!("reading {source} failed: {e}")))?;
+        file.flush().await.map_err(|e| Problem { class: crate::error::ErrorClass::of_io(&e), ..Problem::new(Stage::Fetch, e) })?;
+        Ok(())
+    }
+}
+
+/// Members go next to the archive: `in/dir/x.zip` → `in/dir/x/<member>`.
+fn member_folder(archive_key: &str, stem: &str) -> String {
+    match archive_key.rfind('/') {
+        Some(i) => format!("{}{stem}/", &archive_key[..=i]),
+        None => format!("{}{stem}/", layout::INBOX),
+    }
+}
+
+/// Each member's key and the SHA-256 of its content.
+async fn hash_members(expansion: &Expansion, folder: &str) -> Result<BTreeMap<String, String>, Problem> {
+    let members: Vec<(String, std::path::PathBuf)> =
+        expansion.members.iter().map(|m| (format!("{folder}{}", m.path), m.file.clone())).collect();
+    tokio::task::spawn_blocking(move || {
+        members
+            .into_iter()
+            .map(|(key, file)| {
+                let hash = sha256_of(&file).map_err(|e| Problem::new(Stage::Archive, format!("cannot read back {key}: {e}")))?;
+                Ok((key, hash))
+            })
+            .collect()
+    })
+    .await
+    .map_err(|e| Problem::new(Stage::Archive, format!("the hashing task stopped: {e}")))?
+}
+
+fn sha256_of(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            return Ok(hex::encode(hasher.finalize()));
+        }
+        hasher.update(&buffer[..n]);
+    }
+}
+
+fn archive_problem(error: ArchiveError) -> Problem {
+    let member = match &error {
+        ArchiveError::UnsafePath { member, .. }
+        | ArchiveError::Link { member }
+        | ArchiveError::TooDeep { member, .. }
+        | ArchiveError::TooLarge { member, .. } => Some(member.clone()),
+        ArchiveError::Corrupt { member, .. } => member.clone(),
+        _ => None,
+    };
+    Problem { member, ..Problem::new(Stage::Archive, error) }
+}

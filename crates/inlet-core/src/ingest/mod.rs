@@ -1,0 +1,436 @@
+//! The handler: what happens to one object that lands in `in/`.
+//!
+//! [`Engine::process`] is the whole lifecycle of an input, and the same
+//! function serves the CLI, the tests and (through thin wrappers) the Lambda
+//! binaries:
+//!
+//! - an archive is expanded into `in/<archive-stem>/…`, each member to be
+//!   processed as if it had been dropped itself;
+//! - any other file is routed to a pipeline, converted, and written to the
+//!   output bucket under deterministic names (registering them in the catalog
+//!   is [`crate::register`]'s job, as it is the partitioner's in AWS);
+//! - the source ends in `done/`, or in `failed/` with `<key>.error.json`
+//!   beside it. Nothing is dropped, nothing panics;
+//! - unless the failure is transient (a throttle, a 5xx, a timeout): then the
+//!   input stays where it is, nothing is filed, and the outcome says to retry.
+//!
+//! Every read of bookkeeping is strict: a manifest that cannot be read is a
+//! reason to stop, never an empty manifest, since an empty one would keep an
+//! old version's rows beside the new ones.
+
+mod expand;
+mod load;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use inlet_contract::InputKind;
+use serde::{Deserialize, Serialize};
+
+use crate::archive::ArchiveLimits;
+use crate::convert::{self, RowCounts};
+use crate::error::{Classify, ErrorClass};
+use crate::layout;
+use crate::pipeline::PipelineSet;
+use crate::scratch::Scratch;
+use crate::storage::{ObjectLocation, ObjectStore, StoreError};
+
+/// Settings of an [`Engine`].
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub input_bucket: String,
+    pub output_bucket: String,
+    pub archive_limits: ArchiveLimits,
+    /// Bytes that buffered Parquet row groups may hold per conversion.
+    pub memory_budget_bytes: usize,
+    /// Where temporary files go; the system temp folder when `None`.
+    pub scratch_dir: Option<PathBuf>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            input_bucket: "input".into(),
+            output_bucket: "output".into(),
+            archive_limits: ArchiveLimits::default(),
+            memory_budget_bytes: convert::DEFAULT_MEMORY_BUDGET,
+            scratch_dir: None,
+        }
+    }
+}
+
+/// The processing step an input failed at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// No pipeline (or no single pipeline) takes the key.
+    Route,
+    /// The source could not be fetched.
+    Fetch,
+    /// The archive was refused or unreadable.
+    Archive,
+    /// The file could not be read, typed or checked.
+    Convert,
+    /// Output could not be written.
+    Write,
+}
+
+/// The error document written beside a failed input, and the failure report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    /// The input as it arrived: `s3://input/in/x.csv`.
+    pub source: String,
+    /// Where the input is now.
+    pub failed_key: String,
+    pub stage: Stage,
+    pub error: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member: Option<String>,
+    /// What to do once the cause is fixed.
+    pub retry: String,
+    /// Whether the input reached `failed/` with its error document. When it
+    /// did not (the store itself failed), the caller should retry the event.
+    #[serde(skip)]
+    pub filed: bool,
+}
+
+impl Failure {
+    /// Where it failed, for people: `convert, line 12` or `archive, member a/b.csv`.
+    pub fn place(&self) -> String {
+        let mut place = format!("{:?}", self.stage).to_lowercase();
+        if let Some(line) = self.line {
+            place.push_str(&format!(", line {line}"));
+        }
+        if let Some(member) = &self.member {
+            place.push_str(&format!(", member {member}"));
+        }
+        place
+    }
+}
+
+/// What loading a file produced.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LoadReport {
+    pub source: String,
+    pub done_key: String,
+    pub pipeline: String,
+    pub table: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    #[serde(flatten)]
+    pub counts: RowCounts,
+    /// Partition folders written, as `location=x/year=2020/month=12`.
+    pub partitions: Vec<String>,
+    pub files: Vec<String>,
+    pub rejects_files: Vec<String>,
+    /// Output files of an earlier version of this source that were removed.
+    pub replaced_files: usize,
+    pub content_sha256: String,
+}
+
+impl LoadReport {
+    /// Every output key written: data files, then rejects files.
+    pub fn outputs(&self) -> impl Iterator<Item = &String> {
+        self.files.iter().chain(&self.rejects_files)
+    }
+}
+
+/// The end state of one input.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    /// An archive whose members now wait in `in/`.
+    Expanded {
+        source: String,
+        done_key: String,
+        /// Members written to `in/`, to be processed on their own.
+        members: Vec<String>,
+        /// Members that are as the archive's previous version had them, and
+        /// were loaded then: not written again.
+        unchanged: Vec<String>,
+        /// Members of the previous version that this one no longer holds:
+        /// their outputs were removed.
+        removed: Vec<String>,
+        /// Entries skipped as macOS debris or folders.
+        skipped: Vec<String>,
+    },
+    Loaded(LoadReport),
+    Failed(Failure),
+    /// A transient failure: the input stays where it is and nothing was
+    /// filed. Processing it again later (the queue's redelivery, the next
+    /// run) may succeed.
+    Retry(Deferral),
+    /// The input is no longer in `in/`: a duplicate or late delivery of an
+    /// event whose object was already processed. Nothing to do.
+    Gone {
+        source: String,
+    },
+    /// Not a file: a folder marker (`in/dir/`).
+    Ignored {
+        source: String,
+    },
+}
+
+/// Why an input was left in place to be tried again.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Deferral {
+    pub source: String,
+    pub stage: Stage,
+    pub error: String,
+    /// Transient, or a permanent error met before the input could be read,
+    /// when moving it would be unguarded.
+    pub class: ErrorClass,
+}
+
+impl Outcome {
+    /// Whether the input did not load: failed, or left in place to retry.
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Outcome::Failed(_) | Outcome::Retry(_))
+    }
+
+    /// Whether the delivery should be retried: the input is still to do.
+    pub fn needs_retry(&self) -> bool {
+        match self {
+            Outcome::Retry(_) => true,
+            Outcome::Failed(failure) => !failure.filed,
+            _ => false,
+        }
+    }
+}
+
+/// A failure before it is filed.
+struct Problem {
+    stage: Stage,
+    error: String,
+    class: ErrorClass,
+    line: Option<u64>,
+    member: Option<String>,
+}
+
+impl Problem {
+    /// A problem with the input itself: retrying will not help.
+    fn new(stage: Stage, error: impl ToString) -> Self {
+        Self { stage, error: error.to_string(), class: ErrorClass::Permanent, line: None, member: None }
+    }
+
+    /// A problem whose error knows its class: a backend's, a file system's.
+    fn classified(stage: Stage, error: impl ToString + Classify) -> Self {
+        Self { class: error.class(), ..Self::new(stage, error) }
+    }
+
+    fn transient(stage: Stage, error: impl ToString) -> Self {
+        Self { class: ErrorClass::Transient, ..Self::new(stage, error) }
+    }
+
+    fn at_member(self, member: &str) -> Self {
+        Self { member: Some(member.to_owned()), ..self }
+    }
+}
+
+impl Classify for std::io::Error {
+    fn class(&self) -> ErrorClass {
+        ErrorClass::of_io(self)
+    }
+}
+
+/// Runs inputs through their lifecycle against any store and catalog.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    store: Arc<dyn ObjectStore>,
+    pipelines: Arc<PipelineSet>,
+    config: EngineConfig,
+}
+
+impl Engine {
+    pub fn new(store: Arc<dyn ObjectStore>, pipelines: Arc<PipelineSet>, config: EngineConfig) -> Self {
+        Self { store, pipelines, config }
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    pub fn pipelines(&self) -> &PipelineSet {
+        &self.pipelines
+    }
+
+    fn scratch(&self, stage: Stage) -> Result<Scratch, Problem> {
+        Scratch::create(self.config.scratch_dir.as_deref())
+            .map_err(|e| Problem { class: e.class(), ..Problem::new(stage, format!("cannot make a scratch folder: {e}")) })
+    }
+
+    /// Removes the scratch folders of runs that died (killed, timed out),
+    /// leaving those of live runs alone. Call it when a process or an
+    /// invocation starts.
+    pub fn sweep_scratch(&self) -> std::io::Result<Vec<PathBuf>> {
+        let parent = self.config.scratch_dir.clone().unwrap_or_else(std::env::temp_dir);
+        crate::scratch::sweep(&parent)
+    }
+
+    /// Takes the object at `key` in the input bucket through its lifecycle.
+    pub async fn process(&self, key: &str) -> Outcome {
+        let started = Instant::now();
+        let source = ObjectLocation::new(&self.config.input_bucket, key);
+        let outcome = self.run(&source).await;
+        log_outcome(&source, &outcome, started);
+        outcome
+    }
+
+    async fn run(&self, source: &ObjectLocation) -> Outcome {
+        let kind = InputKind::of(&source.key);
+        if kind == InputKind::FolderMarker {
+            return Outcome::Ignored { source: source.to_string() };
+        }
+        // The version seen here is the one moved on at the end; see `ObjectStore::rename`.
+        let version = match self.store.head(source).await {
+            Ok(meta) => meta.e_tag,
+            // Events are delivered at least once, and out of order: an object
+            // that has already moved on is not a failure.
+            Err(e) if e.is_not_found() => return Outcome::Gone { source: source.to_string() },
+            // Without the version, a move out of in/ would be unguarded and
+            // could sweep away a newer upload: leave the input for a retry.
+            Err(e) => {
+                return Outcome::Retry(Deferral { source: source.to_string(), stage: Stage::Fetch, class: e.class(), error: e.to_string() });
+            }
+        };
+        let version = version.as_deref();
+        let (result, pipeline) = match kind {
+            InputKind::Archive => (self.expand(source, version).await, None),
+            InputKind::Unsupported => (Err(Problem::new(Stage::Route, inlet_contract::suffixes::unsupported_reason(&source.key))), None),
+            _ => match self.pipelines.route(&source.key) {
+                Ok(route) => {
+                    let name = route.pipeline.name.clone();
+                    (self.load(source, version, &route).await.map(Outcome::Loaded), Some(name))
+                }
+                Err(e) => (Err(Problem::new(Stage::Route, e)), None),
+            },
+        };
+        match result {
+            Ok(outcome) => outcome,
+            Err(problem) if problem.class.is_transient() => {
+                Outcome::Retry(Deferral { source: source.to_string(), stage: problem.stage, class: problem.class, error: problem.error })
+            }
+            Err(problem) => Outcome::Failed(self.file_failure(source, version, pipeline, problem).await),
+        }
+    }
+
+    /// Moves a processed input to `done/`. If it is already gone, a duplicate
+    /// delivery processed it at the same time and wrote the same outputs. If
+    /// it was replaced meanwhile, the new version stays for its own event.
+    async fn finish(&self, source: &ObjectLocation, version: Option<&str>, done_key: &str) -> Result<(), Problem> {
+        match self.store.rename(source, &source.with_key(done_key), version).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) if e.is_changed() => {
+                tracing::warn!(source = %source, "{e}");
+                Ok(())
+            }
+            Err(e) => Err(Problem::classified(Stage::Write, e)),
+        }
+    }
+
+    /// Reads a small bookkeeping document; `None` when there is none yet.
+    /// Anything else that goes wrong is transient: the document exists, or
+    /// may, and acting as if it did not could double rows.
+    async fn read_document<T: serde::de::DeserializeOwned>(&self, location: &ObjectLocation) -> Result<Option<T>, Problem> {
+        let bytes = match self.store.get_bytes(location).await {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(Problem::transient(Stage::Fetch, format!("cannot read {location}: {e}"))),
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Problem::transient(Stage::Fetch, format!("{location} is not a readable document ({e}); it is retried, and if it stays unreadable, delete it and process its source again")))
+    }
+
+    async fn write_document(&self, location: &ObjectLocation, document: &impl Serialize) -> Result<(), Problem> {
+        let bytes = serde_json::to_vec_pretty(document).expect("bookkeeping documents serialize");
+        self.store.put_bytes(location, bytes).await.map(|_| ()).map_err(|e| Problem::classified(Stage::Write, e))
+    }
+
+    /// Moves the input to `failed/` and writes the error document beside it.
+    async fn file_failure(&self, source: &ObjectLocation, version: Option<&str>, pipeline: Option<String>, problem: Problem) -> Failure {
+        let failed_key = layout::lifecycle_key(&source.key, layout::FAILED);
+        let retry = format!(
+            "fix the cause, then run `inlet redrive {}` (or move s3://{}/{failed_key} back to {})",
+            layout::relative_key(&source.key),
+            source.bucket,
+            layout::INBOX
+        );
+        let failure = Failure {
+            source: source.to_string(),
+            failed_key: failed_key.clone(),
+            stage: problem.stage,
+            error: problem.error,
+            pipeline,
+            line: problem.line,
+            member: problem.member,
+            retry,
+            filed: false,
+        };
+        let failed = source.with_key(&failed_key);
+        let moved = match self.store.rename(source, &failed, version).await {
+            Ok(()) => true,
+            // Already gone: a duplicate delivery moved it first. The document still helps.
+            Err(e) if e.is_not_found() => true,
+            // Replaced by a new upload, which gets its own chance.
+            Err(e) if e.is_changed() => {
+                tracing::warn!(source = %source, "{e}");
+                true
+            }
+            Err(e) => {
+                tracing::error!(source = %source, error = %e, "could not move a failed input to failed/");
+                false
+            }
+        };
+        let document = serde_json::to_vec_pretty(&failure).expect("a failure serializes");
+        let documented = match self.store.put_bytes(&source.with_key(layout::error_document_key(&failed_key)), document).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::error!(source = %source, error = %e, "could not write the error document");
+                false
+            }
+        };
+        Failure { filed: moved && documented, ..failure }
+    }
+}
+
+/// Store errors met while handling an input keep their class.
+impl From<StoreError> for Problem {
+    fn from(error: StoreError) -> Self {
+        Problem::classified(Stage::Write, error)
+    }
+}
+
+fn log_outcome(source: &ObjectLocation, outcome: &Outcome, started: Instant) {
+    let duration_ms = started.elapsed().as_millis() as u64;
+    let (bucket, key) = (source.bucket.as_str(), source.key.as_str());
+    match outcome {
+        Outcome::Loaded(r) => tracing::info!(
+            bucket, key, pipeline = %r.pipeline, table = %r.table,
+            rows_in = r.counts.rows_in, rows_out = r.counts.rows_out, rows_rejected = r.counts.rows_rejected,
+            partitions = r.partitions.len(), duration_ms, "loaded"
+        ),
+        Outcome::Expanded { members, skipped, .. } => {
+            tracing::info!(bucket, key, members = members.len(), skipped = skipped.len(), duration_ms, "expanded")
+        }
+        Outcome::Gone { .. } => tracing::info!(bucket, key, duration_ms, "already processed"),
+        Outcome::Ignored { .. } => tracing::info!(bucket, key, duration_ms, "a folder marker; ignored"),
+        Outcome::Retry(d) => tracing::warn!(
+            bucket, key, stage = ?d.stage, class = ?d.class, error = %d.error, duration_ms, "left in place to retry"
+        ),
+        Outcome::Failed(f) => tracing::warn!(
+            bucket, key, stage = ?f.stage, pipeline = f.pipeline.as_deref().unwrap_or(""),
+            line = f.line, member = f.member.as_deref().unwrap_or(""), error = %f.error, duration_ms, "failed"
+        ),
+    }
+}
