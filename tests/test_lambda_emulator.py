@@ -28,12 +28,14 @@ def aws(moto):
         queues[name] = (url, arn)
 
     def rule(arn, prefix, suffix):
-        rules = [{"Name": "suffix", "Value": suffix}] + ([{"Name": "prefix", "Value": prefix}] if prefix else [])
+        rules = [{"Name": name, "Value": value} for name, value in (("prefix", prefix), ("suffix", suffix)) if value]
         return {"QueueArn": arn, "Events": ["s3:ObjectCreated:*"], "Filter": {"Key": {"FilterRules": rules}}}
 
+    # As the app stack wires it: everything under in/ reaches the pipeline
+    # runner, which forwards archives to the unzip queue.
     s3.put_bucket_notification_configuration(
         Bucket="input",
-        NotificationConfiguration={"QueueConfigurations": [rule(queues["unzip"][1], "in/", ".zip"), rule(queues["runner"][1], "in/", ".csv")]},
+        NotificationConfiguration={"QueueConfigurations": [rule(queues["runner"][1], "in/", "")]},
     )
     s3.put_bucket_notification_configuration(Bucket="output", NotificationConfiguration={"QueueConfigurations": [rule(queues["partitioner"][1], "", ".parquet")]})
     glue.create_database(DatabaseInput={"Name": "inlet"})
@@ -41,8 +43,8 @@ def aws(moto):
 
 
 @pytest.fixture(scope="module")
-def emulator(moto, tmp_path_factory):
-    environment = {"INPUT_BUCKET": "input", "OUTPUT_BUCKET": "output", "GLUE_DATABASE": "inlet"}
+def emulator(moto, aws, tmp_path_factory):
+    environment = {"INPUT_BUCKET": "input", "OUTPUT_BUCKET": "output", "GLUE_DATABASE": "inlet", "UNZIP_QUEUE_URL": aws["queues"]["unzip"]}
     with lambda_emulator(moto, environment, tmp_path_factory.mktemp("emulator")) as running:
         yield running
 
@@ -63,6 +65,10 @@ def test_unzip_runner_and_partitioner_under_the_runtime_api(aws, emulator, tmp_p
     archive = buoy_zip()
     members = [n for n in zipfile.ZipFile(io.BytesIO(archive)).namelist() if n.endswith(".csv")]
     s3.put_object(Bucket="input", Key="in/buoy.z05.00.20210115.000000.zip", Body=archive)
+
+    answer = invoke(emulator, "pipeline-runner", sqs_event(take(sqs, queues["runner"])), tmp_path)
+    assert answer["batchItemFailures"] == []
+    assert [r["outcome"] for r in answer["results"]] == ["forwarded"], answer
 
     answer = invoke(emulator, "unzip", sqs_event(take(sqs, queues["unzip"])), tmp_path)
     assert answer["batchItemFailures"] == []

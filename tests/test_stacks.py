@@ -196,7 +196,13 @@ def test_the_app_stack_on_moto_carries_a_file_through(moto, tmp_path):
         if resource["Type"] == "AWS::Lambda::EventSourceMapping":
             awslambda.update_event_source_mapping(UUID=resources[name]["PhysicalResourceId"], Enabled=False)
 
-    environment = {"INPUT_BUCKET": input_bucket, "OUTPUT_BUCKET": output_bucket, "GLUE_DATABASE": database}
+    # Every function's environment as the template gives it, references resolved.
+    environment = {}
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Lambda::Function":
+            for name, value in resource["Properties"].get("Environment", {}).get("Variables", {}).items():
+                environment[name] = resources[value["Ref"]]["PhysicalResourceId"] if name != "GLUE_DATABASE" else database
+    assert set(environment) == {"INPUT_BUCKET", "OUTPUT_BUCKET", "GLUE_DATABASE", "UNZIP_QUEUE_URL"}, environment
     with lambda_emulator(endpoint, environment, tmp_path) as emulator:
         # The stack waits for create-folders to answer, as CloudFormation does.
         assert cfn.describe_stacks(StackName="inlet-test")["Stacks"][0]["StackStatus"] == "CREATE_IN_PROGRESS"
@@ -219,6 +225,8 @@ def test_the_app_stack_on_moto_carries_a_file_through(moto, tmp_path):
             assert answer["batchItemFailures"] == [], answer
             return answer
 
+        forwarded = deliver("pipeline-runner", "PipelineRunnerQueue")["results"]
+        assert [r["outcome"] for r in forwarded] == ["forwarded"], forwarded
         members = deliver("unzip", "UnzipQueue")["results"][0]["members"]
         runner = deliver("pipeline-runner", "PipelineRunnerQueue")["results"]
         loaded = [r for r in runner if r["outcome"] == "loaded"]

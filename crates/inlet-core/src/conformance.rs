@@ -5,8 +5,12 @@
 //! Each check panics with a message naming the broken promise.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::catalog::{self, Catalog, CatalogColumn, CatalogError, PartitionDefinition, TableDefinition};
+use async_trait::async_trait;
+
+use crate::catalog::{self, Catalog, CatalogColumn, CatalogError, PartitionDefinition, TableDefinition, VersionedTable};
 use crate::storage::{ObjectLocation, ObjectStore, StoreError};
 
 /// Runs every object-store check against `bucket`, which must exist and be empty.
@@ -146,4 +150,102 @@ async fn partitions_are_idempotent(catalog: &dyn Catalog, database: &str) {
     assert_eq!(listed[0].values, ["1800"]);
     let err = catalog.add_partitions(database, "conformance_missing", &partitions[..1]).await.unwrap_err();
     assert!(matches!(err, CatalogError::TableNotFound { .. }), "partitions of a missing table: {err}");
+}
+
+/// Two writers widen one table at once, each adding a column, in the worst
+/// interleaving: both read the table before either writes. Both columns must
+/// survive. `catalog` must reject stale updates (directly, or through
+/// [`VersionChecked`] where the backend under test does not).
+pub async fn concurrent_schema_updates(catalog: Arc<dyn Catalog>, database: &str) {
+    let table = "conformance_concurrent";
+    catalog.put_table(&sample_table(database, table, &[("time", "timestamp")]), None).await.expect("the table is created");
+    let shared = Arc::new(ReadTogether { inner: catalog, barrier: tokio::sync::Barrier::new(2), first_reads: AtomicUsize::new(0) });
+    let writers = ["a", "b"].map(|column| {
+        let shared = Arc::clone(&shared);
+        let incoming = sample_table(database, table, &[("time", "timestamp"), (column, "double")]);
+        tokio::spawn(async move { catalog::register(shared.as_ref(), &incoming, &[]).await })
+    });
+    for writer in writers {
+        writer.await.expect("the writer does not panic").expect("the writer's registration succeeds");
+    }
+    let read = shared.inner.get_table(database, table).await.unwrap().unwrap().table;
+    let mut names: Vec<String> = read.columns.into_iter().map(|c| c.name).collect();
+    names.sort();
+    assert_eq!(names, ["a", "b", "time"], "neither concurrent writer's column was lost");
+}
+
+/// Lets the first two table reads return only once both have happened.
+#[derive(Debug)]
+struct ReadTogether {
+    inner: Arc<dyn Catalog>,
+    barrier: tokio::sync::Barrier,
+    first_reads: AtomicUsize,
+}
+
+#[async_trait]
+impl Catalog for ReadTogether {
+    async fn get_table(&self, database: &str, table: &str) -> Result<Option<VersionedTable>, CatalogError> {
+        let read = self.inner.get_table(database, table).await;
+        if self.first_reads.fetch_add(1, Ordering::SeqCst) < 2 {
+            self.barrier.wait().await;
+        }
+        read
+    }
+    async fn put_table(&self, table: &TableDefinition, expected: Option<&str>) -> Result<(), CatalogError> {
+        self.inner.put_table(table, expected).await
+    }
+    async fn add_partitions(&self, database: &str, table: &str, partitions: &[PartitionDefinition]) -> Result<usize, CatalogError> {
+        self.inner.add_partitions(database, table, partitions).await
+    }
+    async fn list_tables(&self, database: &str) -> Result<Vec<TableDefinition>, CatalogError> {
+        self.inner.list_tables(database).await
+    }
+    async fn list_partitions(&self, database: &str, table: &str) -> Result<Vec<PartitionDefinition>, CatalogError> {
+        self.inner.list_partitions(database, table).await
+    }
+}
+
+/// Enforces table versions in front of a backend that does not (moto's
+/// Glue accepts a stale `VersionId`): an update whose expected version is not
+/// the current one is refused as AWS would refuse it. One writer at a time
+/// passes the check, so the check and the update cannot interleave.
+#[derive(Debug)]
+pub struct VersionChecked {
+    inner: Arc<dyn Catalog>,
+    gate: tokio::sync::Mutex<()>,
+}
+
+impl VersionChecked {
+    pub fn new(inner: Arc<dyn Catalog>) -> Self {
+        Self { inner, gate: tokio::sync::Mutex::new(()) }
+    }
+}
+
+#[async_trait]
+impl Catalog for VersionChecked {
+    async fn get_table(&self, database: &str, table: &str) -> Result<Option<VersionedTable>, CatalogError> {
+        self.inner.get_table(database, table).await
+    }
+    async fn put_table(&self, table: &TableDefinition, expected: Option<&str>) -> Result<(), CatalogError> {
+        let _one_at_a_time = self.gate.lock().await;
+        let current = self.inner.get_table(&table.database, &table.name).await?.map(|t| t.version);
+        let stale = match (current, expected) {
+            (None, None) => false,
+            (Some(current), Some(expected)) => current.as_deref() != Some(expected),
+            _ => true,
+        };
+        if stale {
+            return Err(CatalogError::Conflict { database: table.database.clone(), table: table.name.clone() });
+        }
+        self.inner.put_table(table, expected).await
+    }
+    async fn add_partitions(&self, database: &str, table: &str, partitions: &[PartitionDefinition]) -> Result<usize, CatalogError> {
+        self.inner.add_partitions(database, table, partitions).await
+    }
+    async fn list_tables(&self, database: &str) -> Result<Vec<TableDefinition>, CatalogError> {
+        self.inner.list_tables(database).await
+    }
+    async fn list_partitions(&self, database: &str, table: &str) -> Result<Vec<PartitionDefinition>, CatalogError> {
+        self.inner.list_partitions(database, table).await
+    }
 }

@@ -6,8 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use inlet_core::catalog::{self, Catalog, CatalogError, LocalCatalog, PartitionDefinition, TableDefinition, VersionedTable};
+use inlet_core::catalog::{self, Catalog, LocalCatalog, PartitionDefinition};
 use inlet_core::faults::{FaultyStore, Op};
 use inlet_core::pipeline::PipelineSet;
 use inlet_core::storage::{LocalObjectStore, ObjectLocation, ObjectStore};
@@ -206,60 +205,10 @@ async fn the_local_backends_pass_the_conformance_suites() {
     conformance::catalog(&catalog, "inlet", true).await;
 }
 
-/// Makes every writer read a table before any of them writes it: the worst
-/// interleaving of concurrent schema updates, every time.
-#[derive(Debug)]
-struct ReadTogether {
-    inner: LocalCatalog,
-    barrier: tokio::sync::Barrier,
-    first_reads: std::sync::atomic::AtomicUsize,
-}
-
-#[async_trait]
-impl Catalog for ReadTogether {
-    async fn get_table(&self, database: &str, table: &str) -> Result<Option<VersionedTable>, CatalogError> {
-        let read = self.inner.get_table(database, table).await;
-        if self.first_reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 2 {
-            self.barrier.wait().await;
-        }
-        read
-    }
-    async fn put_table(&self, table: &TableDefinition, expected: Option<&str>) -> Result<(), CatalogError> {
-        self.inner.put_table(table, expected).await
-    }
-    async fn add_partitions(&self, database: &str, table: &str, partitions: &[PartitionDefinition]) -> Result<usize, CatalogError> {
-        self.inner.add_partitions(database, table, partitions).await
-    }
-    async fn list_tables(&self, database: &str) -> Result<Vec<TableDefinition>, CatalogError> {
-        self.inner.list_tables(database).await
-    }
-    async fn list_partitions(&self, database: &str, table: &str) -> Result<Vec<PartitionDefinition>, CatalogError> {
-        self.inner.list_partitions(database, table).await
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_concurrent_schema_updates_that_each_add_a_column_keep_both() {
     let dir = tempfile::tempdir().unwrap();
-    let base = conformance::sample_table("inlet", "t", &[("time", "timestamp")]);
-    LocalCatalog::new(dir.path().join("catalog.json")).put_table(&base, None).await.unwrap();
-    let shared = Arc::new(ReadTogether {
-        inner: LocalCatalog::new(dir.path().join("catalog.json")),
-        barrier: tokio::sync::Barrier::new(2),
-        first_reads: Default::default(),
-    });
-    let writers = ["a", "b"].map(|column| {
-        let shared = Arc::clone(&shared);
-        let incoming = conformance::sample_table("inlet", "t", &[("time", "timestamp"), (column, "double")]);
-        tokio::spawn(async move { catalog::register(shared.as_ref(), &incoming, &[]).await })
-    });
-    for writer in writers {
-        writer.await.unwrap().unwrap();
-    }
-    let table = shared.get_table("inlet", "t").await.unwrap().unwrap().table;
-    let mut names: Vec<String> = table.columns.into_iter().map(|c| c.name).collect();
-    names.sort();
-    assert_eq!(names, ["a", "b", "time"], "neither writer's column was lost");
+    conformance::concurrent_schema_updates(Arc::new(LocalCatalog::new(dir.path().join("catalog.json"))), "inlet").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

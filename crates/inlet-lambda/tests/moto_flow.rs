@@ -252,3 +252,68 @@ async fn a_version_uploaded_during_processing_is_not_swept_away() {
     assert!(store.head(&source).await.unwrap_err().is_not_found());
     assert_eq!(store.head(&done).await.unwrap().size, 5);
 }
+
+fn zip_of(members: &[(&str, &str)]) -> Vec<u8> {
+    use std::io::Write;
+    let mut buffer = std::io::Cursor::new(Vec::new());
+    let mut zip = zip::ZipWriter::new(&mut buffer);
+    for (name, text) in members {
+        zip.start_file(*name, zip::write::SimpleFileOptions::default()).unwrap();
+        zip.write_all(text.as_bytes()).unwrap();
+    }
+    zip.finish().unwrap();
+    buffer.into_inner()
+}
+
+/// Everything moto queued for the entry point and unzip, handled until both
+/// queues are empty, as the two functions' event sources would.
+async fn settle(moto: &Moto, queues: &Queues, f: &Functions) {
+    for _ in 0..3 {
+        drain(moto, &queues.runner, |event| {
+            let runner = f.runner.clone();
+            async move { inlet_lambda::pipeline_runner::handle(&runner, &event).await.unwrap() }
+        })
+        .await;
+        drain(moto, &queues.unzip, |event| {
+            let engine = f.engine.clone();
+            async move { inlet_lambda::unzip::handle(&engine, &event).await.unwrap() }
+        })
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_suffix_in_any_case_reaches_the_entry_point_and_an_archive_replaces_its_content() {
+    let moto = Moto::start().await;
+    let queues = data_path(&moto).await;
+    let f = functions(&moto, &queues);
+    let one = "AAA,20201201,1,2,0.5,1.5,100\n";
+    let two = "BBB,20201201,3,4,2.5,3.5,200\n";
+    put(&moto, "in/DATA.ZIP", zip_of(&[("asx_eod_1.csv", one), ("asx_eod_2.csv", two)])).await;
+    put(&moto, "in/asx_eod_X.CSV", b"CCC,20201201,1,1,1,1,1\n".to_vec()).await;
+    put(&moto, "in/notes.xyz", b"hello".to_vec()).await;
+    settle(&moto, &queues, &f).await;
+
+    let mut inputs = keys(&moto, "input", "").await;
+    inputs.sort();
+    assert_eq!(
+        inputs,
+        [
+            "done/DATA.ZIP",
+            "done/DATA/asx_eod_1.csv",
+            "done/DATA/asx_eod_2.csv",
+            "done/asx_eod_X.CSV",
+            "failed/notes.xyz",
+            "failed/notes.xyz.error.json"
+        ]
+    );
+    let document = moto.s3().get_object().bucket("input").key("failed/notes.xyz.error.json").send().await.unwrap();
+    let document: serde_json::Value = serde_json::from_slice(&document.body.collect().await.unwrap().into_bytes()).unwrap();
+    assert!(document["error"].as_str().unwrap().contains("is neither an archive"), "{document}");
+    assert_eq!(parquet_rows(&moto).await["asx_eod"], 3);
+
+    // The archive again, without its second member: that member's row goes.
+    put(&moto, "in/DATA.ZIP", zip_of(&[("asx_eod_1.csv", one)])).await;
+    settle(&moto, &queues, &f).await;
+    assert_eq!(parquet_rows(&moto).await["asx_eod"], 2, "AAA and CCC remain; BBB left with its member");
+}

@@ -299,7 +299,12 @@ impl Engine {
             // Without the version, a move out of in/ would be unguarded and
             // could sweep away a newer upload: leave the input for a retry.
             Err(e) => {
-                return Outcome::Retry(Deferral { source: source.to_string(), stage: Stage::Fetch, class: e.class(), error: e.to_string() });
+                return Outcome::Retry(Deferral {
+                    source: source.to_string(),
+                    stage: Stage::Fetch,
+                    class: e.class(),
+                    error: e.to_string(),
+                });
             }
         };
         let version = version.as_deref();
