@@ -44,13 +44,15 @@ def test_tables_and_failed_commands_report(inlet, tmp_path):
     inlet.run("ingest", REPO / "data")
     tables = inlet.run("tables").stdout
     assert "asx_eod" in tables and "a2e_buoy_conductivity" in tables
-    stray = tmp_path / "notes.docx"
-    stray.write_text("not data")
-    result = inlet.run("ingest", stray, check=False)
+    unmatched, unsupported = tmp_path / "notes.txt", tmp_path / "notes.docx"
+    for stray in (unmatched, unsupported):
+        stray.write_text("not data")
+    result = inlet.run("ingest", unmatched, unsupported, check=False)
     assert result.returncode == 1
-    assert "FAILED (route)" in result.stdout
+    assert result.stdout.count("FAILED (route)") == 2, result.stdout
     failed = inlet.run("failed").stdout
-    assert "notes.docx" in failed and "no pipeline's trigger matches" in failed
+    assert "notes.txt" in failed and "no pipeline's trigger matches" in failed
+    assert "notes.docx" in failed and '"notes.docx" is neither an archive' in failed
 
 
 def test_repair_rebuilds_the_catalog_from_the_output_files(inlet):

@@ -111,7 +111,7 @@ mod tests {
         fs::create_dir(parent.path().join("other")).unwrap();
 
         let removed = sweep(parent.path()).unwrap();
-        assert_eq!(removed, [dead.clone()]);
+        assert_eq!(removed, std::slice::from_ref(&dead));
         assert!(!dead.exists());
         assert!(live.path().exists());
         assert!(parent.path().join("other").exists());

@@ -247,6 +247,6 @@ async fn scratch_left_by_a_killed_run_is_swept_and_a_live_one_is_kept() {
     std::fs::write(dead.join("data-1.parquet"), vec![0u8; 1024]).unwrap();
     let live = inlet_core::scratch::Scratch::create(Some(&scratch)).unwrap();
     let removed = h.engine.sweep_scratch().unwrap();
-    assert_eq!(removed, [dead.clone()]);
+    assert_eq!(removed, [dead]);
     assert!(live.path().exists());
 }

@@ -44,7 +44,7 @@ pub async fn run(state: &State, args: Args) -> anyhow::Result<ExitCode> {
     let limits =
         ArchiveLimits { max_ratio: args.max_expansion_ratio, max_total_bytes: args.max_expanded_mib << 20, ..ArchiveLimits::default() };
     let engine = state.engine(|config| config.archive_limits = limits)?;
-    sweep_scratch(&engine);
+    sweep_scratch(state, &engine);
 
     let mut keys = Vec::new();
     let mut missing = 0;
@@ -146,12 +146,19 @@ impl Progress for Bar {
     }
 }
 
-/// Removes the scratch folders of earlier runs that were killed.
-pub fn sweep_scratch(engine: &Engine) {
+/// Removes what earlier runs that were killed left behind: their scratch
+/// folders, and staged copies in the local buckets.
+pub fn sweep_scratch(state: &State, engine: &Engine) {
     match engine.sweep_scratch() {
         Ok(removed) if !removed.is_empty() => tracing::info!(removed = removed.len(), "removed the scratch of killed runs"),
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "could not sweep the scratch folder"),
+    }
+    let Some(local) = &state.local else { return };
+    for bucket in [&engine.config().input_bucket, &engine.config().output_bucket] {
+        if let Err(e) = local.sweep_staging(bucket) {
+            tracing::warn!(bucket = %bucket, error = %e, "could not sweep staged copies");
+        }
     }
 }
 

@@ -23,7 +23,7 @@ pub struct Args {
 
 pub async fn run(state: &State, args: Args) -> anyhow::Result<ExitCode> {
     let engine = state.engine(|_| {})?;
-    super::ingest::sweep_scratch(&engine);
+    super::ingest::sweep_scratch(state, &engine);
     let bucket = engine.config().input_bucket.clone();
     let failed: Vec<String> = if args.all {
         drive::failed_inputs(engine.store().as_ref(), &bucket).await?.into_iter().map(|f| f.key).collect()

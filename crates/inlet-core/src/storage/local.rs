@@ -44,6 +44,34 @@ impl LocalObjectStore {
         self.root.join(bucket)
     }
 
+    /// Removes staged copies left in `bucket` by processes that died mid-write
+    /// (a staged file's name starts with its writer's process id). Returns how
+    /// many were removed.
+    pub fn sweep_staging(&self, bucket: &str) -> std::io::Result<usize> {
+        let dir = self.bucket_path(bucket).join(STAGING_DIR);
+        let entries = match std_fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        let mut removed = 0;
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(pid) = name.strip_suffix(".tmp").and_then(|n| n.split('-').next()).and_then(|p| p.parse::<u32>().ok()) else {
+                continue;
+            };
+            if !process_is_alive(pid) {
+                match std_fs::remove_file(entry.path()) {
+                    Ok(()) => removed += 1,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(removed)
+    }
+
     /// The file that holds an object. Fails for keys that would leave the bucket.
     pub fn object_path(&self, location: &ObjectLocation) -> Result<PathBuf, StoreError> {
         validate_key(&location.bucket)
@@ -169,6 +197,13 @@ fn io_error(operation: &'static str, location: &ObjectLocation, source: std::io:
     } else {
         StoreError::Io { operation, location: location.clone(), source }
     }
+}
+
+/// Whether a process with this id runs. Where that cannot be told (no
+/// `/proc`), every process counts as alive, so nothing live is removed.
+fn process_is_alive(pid: u32) -> bool {
+    let proc = Path::new("/proc");
+    !proc.is_dir() || pid == std::process::id() || proc.join(pid.to_string()).exists()
 }
 
 /// Fails with [`StoreError::Changed`] unless the object is still the version `expected`.
