@@ -2,9 +2,15 @@
 //!
 //! A role starts with no permissions. Every permission comes from a grant on
 //! the resource it concerns (`bucket.grant_read(&function, "in/*")`), which
-//! appends one scoped statement to the role's inline policy. No wildcards on
-//! actions, and a resource of `*` only for the few actions that have no
-//! resource-level permissions.
+//! appends one scoped statement to the role's inline policy. The functions'
+//! roles use no wildcards on actions, and a resource of `*` only for the few
+//! actions that have no resource-level permissions.
+//!
+//! The one exception is CloudFormation's deploy role in the pipeline stack
+//! (`stacks/pipeline.rs`): it creates and deletes every kind of resource the
+//! app stack holds, with whatever actions CloudFormation needs for each, so it
+//! is granted each service's actions (`s3:*`, `sqs:*`, …) on resources whose
+//! names start with `inlet` only.
 
 use serde_json::json;
 

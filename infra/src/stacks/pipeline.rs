@@ -161,6 +161,12 @@ pub fn stack() -> Stack {
 
 /// The role CloudFormation deploys the app stacks with. It may manage only
 /// resources whose names start with `inlet`, and read the function zips.
+///
+/// Its actions are service-wide (`s3:*`, `sqs:*`, …) on purpose: creating,
+/// updating and deleting a bucket alone touches some thirty S3 actions
+/// (encryption, lifecycle, notifications, policy, versioning, ownership), and
+/// a list kept by hand would fail a deploy each time a construct sets a new
+/// property. The resource patterns are what bounds it.
 fn deploy_role(stack: &Stack, artifacts: &Bucket) -> Role {
     let role = Role::new(stack, "DeployRole", "cloudformation.amazonaws.com", "Deploys inlet's app stacks for the pipeline");
     let arn = |service: &str, resource: &str| {
