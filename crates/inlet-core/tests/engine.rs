@@ -1,74 +1,13 @@
 //! The handler end to end over the local backends: lifecycle, exactly-once
 //! output, replacement of changed files, and hostile archives.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+mod support;
+
 use std::sync::Arc;
 
 use inlet_core::catalog::{Catalog, LocalCatalog};
-use inlet_core::pipeline::PipelineSet;
-use inlet_core::storage::{LocalObjectStore, ObjectLocation, ObjectStore};
-use inlet_core::{Engine, EngineConfig, Outcome, Registrar, Stage, drive};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-struct Harness {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-    engine: Engine,
-    registrar: Registrar,
-    store: Arc<LocalObjectStore>,
-    catalog: Arc<LocalCatalog>,
-}
-
-fn harness() -> Harness {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("state");
-    let store = Arc::new(LocalObjectStore::new(root.join("buckets")));
-    let catalog = Arc::new(LocalCatalog::new(root.join("catalog.json")));
-    let pipelines = Arc::new(PipelineSet::load_dir(&repo().join("pipelines")).unwrap());
-    let config = EngineConfig { scratch_dir: Some(root.join("scratch")), ..EngineConfig::default() };
-    let engine = Engine::new(store.clone(), pipelines, config);
-    let registrar = Registrar::new(store.clone(), catalog.clone(), "output", "inlet");
-    Harness { _dir: dir, root, engine, registrar, store, catalog }
-}
-
-impl Harness {
-    async fn drop_bytes(&self, key: &str, bytes: &[u8]) {
-        self.store.put_bytes(&ObjectLocation::new("input", key), bytes.to_vec()).await.unwrap();
-    }
-
-    /// Processes `key` and every archive member it yields, and registers
-    /// what was written, as the unzip, pipeline-runner and partitioner do.
-    async fn process_all(&self, key: &str) -> Vec<Outcome> {
-        let processed = drive::process_keys(&self.engine, &self.registrar, vec![key.to_owned()], 1, &drive::Silent).await;
-        for p in &processed {
-            assert!(p.catalog_error.is_none(), "{:?}", p.catalog_error);
-        }
-        processed.into_iter().map(|p| p.outcome).collect()
-    }
-
-    async fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
-        self.store.list(bucket, prefix).await.unwrap().into_iter().map(|m| m.location.key).collect()
-    }
-
-    async fn parquet_rows(&self, table: &str) -> u64 {
-        let mut rows = 0;
-        for key in self.keys("output", &format!("{table}/")).await {
-            let file = std::fs::File::open(self.root.join("buckets/output").join(&key)).unwrap();
-            rows += parquet::file::reader::SerializedFileReader::new(file)
-                .map(|r| parquet::file::reader::FileReader::metadata(&r).file_metadata().num_rows() as u64)
-                .unwrap();
-        }
-        rows
-    }
-}
-
-fn loaded(outcomes: &[Outcome]) -> Vec<&inlet_core::LoadReport> {
-    outcomes.iter().filter_map(|o| if let Outcome::Loaded(r) = o { Some(r) } else { None }).collect()
-}
+use inlet_core::{Outcome, Registrar, Stage};
+use support::*;
 
 const ASX: &str = "AAA,20201201,1,2,0.5,1.5,100\nBBB,20201201,3,4,2.5,3.5,200\nCCC,20201202,5,6,4.5,5.5,300\n";
 
@@ -76,12 +15,12 @@ const ASX: &str = "AAA,20201201,1,2,0.5,1.5,100\nBBB,20201201,3,4,2.5,3.5,200\nC
 async fn the_same_file_twice_writes_the_same_files_and_rows() {
     let h = harness();
     h.drop_bytes("in/asx_eod_a.csv", ASX.as_bytes()).await;
-    let first = h.process_all("in/asx_eod_a.csv").await;
+    let first = h.run("in/asx_eod_a.csv").await;
     assert_eq!(loaded(&first)[0].counts.rows_out, 3);
     let files_before = h.keys("output", "asx_eod/").await;
 
     h.drop_bytes("in/asx_eod_a.csv", ASX.as_bytes()).await;
-    let second = h.process_all("in/asx_eod_a.csv").await;
+    let second = h.run("in/asx_eod_a.csv").await;
     assert_eq!(loaded(&second)[0].replaced_files, 0);
     assert_eq!(h.keys("output", "asx_eod/").await, files_before, "same names, replaced in place");
     assert_eq!(h.parquet_rows("asx_eod").await, 3);
@@ -93,14 +32,14 @@ async fn a_changed_file_under_the_same_key_replaces_its_old_rows() {
     let h = harness();
     h.drop_bytes("in/asx_eod_a.csv", ASX.as_bytes()).await;
     h.drop_bytes("in/asx_eod_b.csv", b"ZZZ,20201201,1,1,1,1,1\n").await;
-    h.process_all("in/asx_eod_a.csv").await;
-    h.process_all("in/asx_eod_b.csv").await;
+    h.run("in/asx_eod_a.csv").await;
+    h.run("in/asx_eod_b.csv").await;
     assert_eq!(h.parquet_rows("asx_eod").await, 4);
 
     // A corrected version of a.csv with one row fewer.
     let corrected = ASX.lines().take(2).collect::<Vec<_>>().join("\n");
     h.drop_bytes("in/asx_eod_a.csv", corrected.as_bytes()).await;
-    let outcome = h.process_all("in/asx_eod_a.csv").await;
+    let outcome = h.run("in/asx_eod_a.csv").await;
     assert_eq!(loaded(&outcome)[0].replaced_files, 1);
     assert_eq!(h.parquet_rows("asx_eod").await, 3, "old version's rows gone, b's rows kept");
 }
@@ -144,23 +83,12 @@ async fn unmatched_and_unreadable_inputs_end_in_failed_with_a_document() {
     assert!(h.keys("output", "").await.is_empty(), "a failure writes no output");
 }
 
-fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut out = std::io::Cursor::new(Vec::new());
-    let mut zip = zip::ZipWriter::new(&mut out);
-    for (name, bytes) in entries {
-        zip.start_file(*name, zip::write::SimpleFileOptions::default()).unwrap();
-        zip.write_all(bytes).unwrap();
-    }
-    zip.finish().unwrap();
-    out.into_inner()
-}
-
 #[tokio::test]
 async fn a_zip_slip_archive_is_refused_whole_and_writes_nothing_outside() {
     let h = harness();
     let archive = zip_of(&[("asx_eod_ok.csv", ASX.as_bytes()), ("../../../../escaped.csv", b"x")]);
     h.drop_bytes("in/evil.zip", &archive).await;
-    let outcomes = h.process_all("in/evil.zip").await;
+    let outcomes = h.run("in/evil.zip").await;
     let Outcome::Failed(f) = &outcomes[0] else { panic!("{outcomes:?}") };
     assert_eq!(f.stage, Stage::Archive);
     assert_eq!(f.member.as_deref(), Some("../../../../escaped.csv"));
@@ -175,7 +103,7 @@ async fn nested_archives_route_their_members() {
     let inner = zip_of(&[("asx_eod_inner.csv", ASX.as_bytes())]);
     let outer = zip_of(&[("batch.zip", &inner), ("__MACOSX/._batch.zip", b"junk")]);
     h.drop_bytes("in/drop/outer.zip", &outer).await;
-    let outcomes = h.process_all("in/drop/outer.zip").await;
+    let outcomes = h.run("in/drop/outer.zip").await;
     let Outcome::Expanded { members, skipped, .. } = &outcomes[0] else { panic!("{outcomes:?}") };
     assert_eq!(members, &["in/drop/outer/batch/asx_eod_inner.csv"]);
     assert_eq!(skipped, &["__MACOSX/._batch.zip"]);
@@ -188,7 +116,7 @@ async fn the_catalog_holds_tables_units_and_partitions() {
     let h = harness();
     let archive = std::fs::read(repo().join("data/buoy.z05.00.20210115.000000.zip")).unwrap();
     h.drop_bytes("in/buoy.z05.00.20210115.000000.zip", &archive).await;
-    let outcomes = h.process_all("in/buoy.z05.00.20210115.000000.zip").await;
+    let outcomes = h.run("in/buoy.z05.00.20210115.000000.zip").await;
     assert_eq!(loaded(&outcomes).len(), 4);
 
     let table = h.catalog.get_table("inlet", "a2e_buoy_conductivity").await.unwrap().unwrap().table;
@@ -218,8 +146,8 @@ async fn repair_rebuilds_a_lost_catalog_from_the_files_alone() {
     let archive = std::fs::read(repo().join("data/buoy.z05.00.20210115.000000.zip")).unwrap();
     h.drop_bytes("in/buoy.z05.00.20210115.000000.zip", &archive).await;
     h.drop_bytes("in/asx_eod_a.csv", b"AAA,20201201,1,2,0.5,1.5,100\nBAD,20201201,-1,2,0.5,1.5,100\n").await;
-    h.process_all("in/buoy.z05.00.20210115.000000.zip").await;
-    h.process_all("in/asx_eod_a.csv").await;
+    h.run("in/buoy.z05.00.20210115.000000.zip").await;
+    h.run("in/asx_eod_a.csv").await;
     let before = h.catalog.list_tables("inlet").await.unwrap();
     assert_eq!(before.len(), 6, "four buoy kinds, asx_eod and its rejects");
 
@@ -237,7 +165,7 @@ async fn repair_rebuilds_a_lost_catalog_from_the_files_alone() {
 async fn a_duplicate_delivery_after_processing_is_a_no_op() {
     let h = harness();
     h.drop_bytes("in/asx_eod_a.csv", ASX.as_bytes()).await;
-    h.process_all("in/asx_eod_a.csv").await;
+    h.run("in/asx_eod_a.csv").await;
     let again = h.engine.process("in/asx_eod_a.csv").await;
     assert_eq!(again, Outcome::Gone { source: "s3://input/in/asx_eod_a.csv".into() });
     assert_eq!(h.keys("input", "").await, ["done/asx_eod_a.csv"], "no spurious failed/ entry");

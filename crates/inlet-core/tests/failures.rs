@@ -3,71 +3,15 @@
 //! ones file it at once; an archive replaces its previous content; schema
 //! updates from concurrent writers keep every column; dead runs' scratch goes.
 
-use std::path::{Path, PathBuf};
+mod support;
+
 use std::sync::Arc;
 
 use inlet_core::catalog::{self, Catalog, LocalCatalog, PartitionDefinition};
-use inlet_core::faults::{FaultyStore, Op};
-use inlet_core::pipeline::PipelineSet;
-use inlet_core::storage::{LocalObjectStore, ObjectLocation, ObjectStore};
-use inlet_core::{Engine, EngineConfig, ErrorClass, Outcome, Registrar, Stage, conformance, drive};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-struct Harness {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-    engine: Engine,
-    registrar: Registrar,
-    store: Arc<FaultyStore>,
-}
-
-fn harness() -> Harness {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("state");
-    let local: Arc<dyn ObjectStore> = Arc::new(LocalObjectStore::new(root.join("buckets")));
-    let store = Arc::new(FaultyStore::new(local));
-    let catalog = Arc::new(LocalCatalog::new(root.join("catalog.json")));
-    let pipelines = Arc::new(PipelineSet::load_dir(&repo().join("pipelines")).unwrap());
-    let config = EngineConfig { scratch_dir: Some(root.join("scratch")), ..EngineConfig::default() };
-    let engine = Engine::new(store.clone(), pipelines, config);
-    let registrar = Registrar::new(store.clone(), catalog, "output", "inlet");
-    Harness { _dir: dir, root, engine, registrar, store }
-}
-
-impl Harness {
-    async fn drop_bytes(&self, key: &str, bytes: &[u8]) {
-        self.store.put_bytes(&ObjectLocation::new("input", key), bytes.to_vec()).await.unwrap();
-    }
-
-    async fn run(&self, key: &str) -> Vec<Outcome> {
-        let processed = drive::process_keys(&self.engine, &self.registrar, vec![key.to_owned()], 2, &drive::Silent).await;
-        processed.into_iter().map(|p| p.outcome).collect()
-    }
-
-    async fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
-        self.store.list(bucket, prefix).await.unwrap().into_iter().map(|m| m.location.key).collect()
-    }
-
-    /// Every row of `table`, as `symbol,date` pairs, read from the Parquet files.
-    async fn symbols(&self, table: &str) -> Vec<String> {
-        use arrow_array::cast::AsArray;
-        let mut symbols = Vec::new();
-        for key in self.keys("output", &format!("{table}/")).await {
-            let file = std::fs::File::open(self.root.join("buckets/output").join(&key)).unwrap();
-            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
-            for batch in reader {
-                let batch = batch.unwrap();
-                let column = batch.column_by_name("ticker").unwrap();
-                symbols.extend(column.as_string::<i32>().iter().map(|s| s.unwrap().to_owned()));
-            }
-        }
-        symbols.sort();
-        symbols
-    }
-}
+use inlet_core::faults::Op;
+use inlet_core::storage::{ObjectLocation, ObjectStore};
+use inlet_core::{ErrorClass, Outcome, Stage, conformance};
+use support::*;
 
 const V1: &str = "AAA,20201201,1,2,0.5,1.5,100\nBBB,20201201,3,4,2.5,3.5,200\nCCC,20210105,5,6,4.5,5.5,300\n";
 const V2: &str = "DDD,20201202,1,2,0.5,1.5,100\nEEE,20220301,3,4,2.5,3.5,200\n";
@@ -77,7 +21,7 @@ async fn a_503_on_the_manifest_read_of_a_changed_upload_is_retried_and_rows_are_
     let h = harness();
     h.drop_bytes("in/asx_eod_a.csv", V1.as_bytes()).await;
     h.run("in/asx_eod_a.csv").await;
-    assert_eq!(h.symbols("asx_eod").await, ["AAA", "BBB", "CCC"]);
+    assert_eq!(h.strings("asx_eod", "ticker").await, ["AAA", "BBB", "CCC"]);
 
     h.drop_bytes("in/asx_eod_a.csv", V2.as_bytes()).await;
     h.store.fail(Op::Get, "_inlet/manifests/", ErrorClass::Transient, 1);
@@ -89,7 +33,7 @@ async fn a_503_on_the_manifest_read_of_a_changed_upload_is_retried_and_rows_are_
 
     let outcomes = h.run("in/asx_eod_a.csv").await;
     assert!(matches!(outcomes.as_slice(), [Outcome::Loaded(_)]), "{outcomes:?}");
-    assert_eq!(h.symbols("asx_eod").await, ["DDD", "EEE"], "exactly the new version's rows");
+    assert_eq!(h.strings("asx_eod", "ticker").await, ["DDD", "EEE"], "exactly the new version's rows");
 }
 
 #[tokio::test]
@@ -103,7 +47,7 @@ async fn a_manifest_that_does_not_parse_stops_the_load_instead_of_reading_as_emp
     let outcomes = h.run("in/asx_eod_a.csv").await;
     let [Outcome::Retry(deferral)] = outcomes.as_slice() else { panic!("{outcomes:?}") };
     assert!(deferral.error.contains("is not a readable document"), "{}", deferral.error);
-    assert_eq!(h.symbols("asx_eod").await, ["AAA", "BBB", "CCC"], "nothing was written beside the old rows");
+    assert_eq!(h.strings("asx_eod", "ticker").await, ["AAA", "BBB", "CCC"], "nothing was written beside the old rows");
 }
 
 #[tokio::test]
@@ -147,19 +91,7 @@ async fn a_failed_delete_of_stale_outputs_is_finished_by_the_retry() {
     assert!(matches!(outcomes.as_slice(), [Outcome::Retry(_)]), "{outcomes:?}");
     let outcomes = h.run("in/asx_eod_a.csv").await;
     assert!(matches!(outcomes.as_slice(), [Outcome::Loaded(_)]), "{outcomes:?}");
-    assert_eq!(h.symbols("asx_eod").await, ["DDD", "EEE"], "the stale file listed in the manifest was removed on the retry");
-}
-
-fn zip_of(members: &[(&str, &str)]) -> Vec<u8> {
-    use std::io::Write;
-    let mut buffer = std::io::Cursor::new(Vec::new());
-    let mut zip = zip::ZipWriter::new(&mut buffer);
-    for (name, text) in members {
-        zip.start_file(*name, zip::write::SimpleFileOptions::default()).unwrap();
-        zip.write_all(text.as_bytes()).unwrap();
-    }
-    zip.finish().unwrap();
-    buffer.into_inner()
+    assert_eq!(h.strings("asx_eod", "ticker").await, ["DDD", "EEE"], "the stale file listed in the manifest was removed on the retry");
 }
 
 #[tokio::test]
@@ -167,17 +99,17 @@ async fn an_archive_dropped_again_without_a_member_loses_that_members_rows() {
     let h = harness();
     let one = "AAA,20201201,1,2,0.5,1.5,100\n";
     let two = "BBB,20201201,3,4,2.5,3.5,200\n";
-    h.drop_bytes("in/DAILY.ZIP", &zip_of(&[("asx_eod_1.csv", one), ("asx_eod_2.csv", two)])).await;
+    h.drop_bytes("in/DAILY.ZIP", &zip_of(&[("asx_eod_1.csv", one.as_bytes()), ("asx_eod_2.csv", two.as_bytes())])).await;
     h.run("in/DAILY.ZIP").await;
-    assert_eq!(h.symbols("asx_eod").await, ["AAA", "BBB"]);
+    assert_eq!(h.strings("asx_eod", "ticker").await, ["AAA", "BBB"]);
 
-    h.drop_bytes("in/DAILY.ZIP", &zip_of(&[("asx_eod_1.csv", one)])).await;
+    h.drop_bytes("in/DAILY.ZIP", &zip_of(&[("asx_eod_1.csv", one.as_bytes())])).await;
     let outcomes = h.run("in/DAILY.ZIP").await;
     let Outcome::Expanded { members, unchanged, removed, .. } = &outcomes[0] else { panic!("{outcomes:?}") };
     assert!(members.is_empty(), "the unchanged member is not written again: {members:?}");
     assert_eq!(unchanged, &["in/DAILY/asx_eod_1.csv"]);
     assert_eq!(removed, &["in/DAILY/asx_eod_2.csv"]);
-    assert_eq!(h.symbols("asx_eod").await, ["AAA"], "the gone member's rows are gone");
+    assert_eq!(h.strings("asx_eod", "ticker").await, ["AAA"], "the gone member's rows are gone");
 }
 
 #[tokio::test]
@@ -199,7 +131,7 @@ async fn upper_case_suffixes_flow_and_unknown_ones_are_filed() {
 #[tokio::test]
 async fn the_local_backends_pass_the_conformance_suites() {
     let dir = tempfile::tempdir().unwrap();
-    let store = LocalObjectStore::new(dir.path().join("buckets"));
+    let store = inlet_core::storage::LocalObjectStore::new(dir.path().join("buckets"));
     conformance::object_store(&store, "conformance").await;
     let catalog = LocalCatalog::new(dir.path().join("catalog.json"));
     conformance::catalog(&catalog, "inlet", true).await;

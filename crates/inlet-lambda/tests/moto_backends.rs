@@ -28,9 +28,10 @@ async fn s3_passes_the_object_store_suite() {
     conformance::object_store(&S3ObjectStore::new(moto.s3()), "conformance").await;
 }
 
-/// Records each Glue request's operation and JSON body as it leaves.
-#[derive(Debug, Default)]
-struct GlueRequests(Mutex<Vec<(String, serde_json::Value)>>);
+/// Records each Glue request's operation and JSON body as it leaves. A clone
+/// goes to the client; the test keeps the other to read what was sent.
+#[derive(Debug, Default, Clone)]
+struct GlueRequests(Arc<Mutex<Vec<(String, serde_json::Value)>>>);
 
 impl Intercept for GlueRequests {
     fn name(&self) -> &'static str {
@@ -66,10 +67,8 @@ async fn glue_passes_the_catalog_suite_with_at_most_100_partitions_a_call_and_ve
         .send()
         .await
         .unwrap();
-    let requests = Arc::new(GlueRequests::default());
-    let watched = aws_sdk_glue::Client::from_conf(
-        aws_sdk_glue::config::Builder::from(&moto.config).interceptor(SharedGlue(requests.clone())).build(),
-    );
+    let requests = GlueRequests::default();
+    let watched = aws_sdk_glue::Client::from_conf(aws_sdk_glue::config::Builder::from(&moto.config).interceptor(requests.clone()).build());
     let catalog = GlueCatalog::new(watched);
 
     // moto accepts a stale VersionId, so the stale-update check is not asked of it here.
@@ -93,31 +92,23 @@ async fn glue_passes_the_catalog_suite_with_at_most_100_partitions_a_call_and_ve
     conformance::concurrent_schema_updates(checked, "inlet").await;
 }
 
-#[derive(Debug)]
-struct SharedGlue(Arc<GlueRequests>);
-
-impl Intercept for SharedGlue {
-    fn name(&self) -> &'static str {
-        "SharedGlue"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        components: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        self.0.read_before_transmit(context, components, cfg)
-    }
-}
-
 /// Rewrites S3's answers to GetObject of chosen keys into the error S3 sends:
-/// a 503 `SlowDown`, or a 403 `AccessDenied`.
+/// a 503 `SlowDown`, or a 403 `AccessDenied`. Clones share their state.
+#[derive(Debug, Default, Clone)]
+struct S3Answers(Arc<AnswerState>);
+
 #[derive(Debug, Default)]
-struct S3Answers {
+struct AnswerState {
     last_path: Mutex<String>,
     slow_down_left: AtomicUsize,
     slow_down_seen: AtomicUsize,
+}
+
+impl std::ops::Deref for S3Answers {
+    type Target = AnswerState;
+    fn deref(&self) -> &AnswerState {
+        &self.0
+    }
 }
 
 impl Intercept for S3Answers {
@@ -170,31 +161,6 @@ impl Intercept for S3Answers {
     }
 }
 
-#[derive(Debug)]
-struct SharedS3(Arc<S3Answers>);
-
-impl Intercept for SharedS3 {
-    fn name(&self) -> &'static str {
-        "SharedS3"
-    }
-    fn read_before_transmit(
-        &self,
-        c: &BeforeTransmitInterceptorContextRef<'_>,
-        r: &RuntimeComponents,
-        b: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        self.0.read_before_transmit(c, r, b)
-    }
-    fn modify_before_deserialization(
-        &self,
-        c: &mut BeforeDeserializationInterceptorContextMut<'_>,
-        r: &RuntimeComponents,
-        b: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        self.0.modify_before_deserialization(c, r, b)
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_denied_goes_to_failed_at_once_and_slow_down_is_retried() {
     let moto = Moto::start().await;
@@ -203,15 +169,11 @@ async fn access_denied_goes_to_failed_at_once_and_slow_down_is_retried() {
     for key in ["in/asx_eod_denied.csv", "in/asx_eod_slow.csv"] {
         moto.s3().put_object().bucket("input").key(key).body(ByteStream::from(row.clone())).send().await.unwrap();
     }
-    let answers = Arc::new(S3Answers::default());
+    let answers = S3Answers::default();
     let retry =
         aws_sdk_s3::config::retry::RetryConfig::standard().with_max_attempts(3).with_initial_backoff(std::time::Duration::from_millis(10));
     let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&moto.config)
-            .force_path_style(true)
-            .retry_config(retry)
-            .interceptor(SharedS3(answers.clone()))
-            .build(),
+        aws_sdk_s3::config::Builder::from(&moto.config).force_path_style(true).retry_config(retry).interceptor(answers.clone()).build(),
     );
     let config = EngineConfig { input_bucket: "input".into(), output_bucket: "output".into(), ..EngineConfig::default() };
     let engine = Engine::new(Arc::new(S3ObjectStore::new(s3)), Arc::new(PipelineSet::embedded().unwrap()), config);
