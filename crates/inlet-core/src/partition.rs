@@ -9,7 +9,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// The folder name Hive gives an empty or null partition value.
+/// The value Hive, Glue and Athena use for an empty or null partition value,
+/// in the catalog and in the folder name alike.
 pub const DEFAULT_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
 
 /// One partition: `(key, value)` pairs, outermost folder first.
@@ -24,13 +25,14 @@ pub struct PartitionPathError {
 }
 
 impl Partition {
+    /// A partition of these pairs; an empty value becomes [`DEFAULT_PARTITION`].
     pub fn new(pairs: Vec<(String, String)>) -> Self {
-        Self(pairs)
+        Self(pairs.into_iter().map(|(k, v)| if v.is_empty() { (k, DEFAULT_PARTITION.to_owned()) } else { (k, v) }).collect())
     }
 
     /// The pairs of `keys` and `values`, zipped in order.
     pub fn from_keys_and_values<K: AsRef<str>, V: AsRef<str>>(keys: &[K], values: &[V]) -> Self {
-        Self(keys.iter().zip(values).map(|(k, v)| (k.as_ref().to_owned(), v.as_ref().to_owned())).collect())
+        Self::new(keys.iter().zip(values).map(|(k, v)| (k.as_ref().to_owned(), v.as_ref().to_owned())).collect())
     }
 
     pub fn pairs(&self) -> &[(String, String)] {
@@ -51,7 +53,7 @@ impl Partition {
 
     /// `k=v/k2=v2`, escaped; empty for an unpartitioned table.
     pub fn path(&self) -> String {
-        self.0.iter().map(|(k, v)| format!("{}={}", escape(k), escape_value(v))).collect::<Vec<_>>().join("/")
+        self.0.iter().map(|(k, v)| format!("{}={}", escape(k), escape(v))).collect::<Vec<_>>().join("/")
     }
 
     /// The folder of this partition in `table`: `<table>/k=v/…/`.
@@ -74,11 +76,7 @@ impl Partition {
                 return Err(error("a folder has an empty key"));
             }
             let key = unescape(key).ok_or_else(|| error("a key has a bad %-escape"))?;
-            let value = if value == DEFAULT_PARTITION {
-                String::new()
-            } else {
-                unescape(value).ok_or_else(|| error("a value has a bad %-escape"))?
-            };
+            let value = unescape(value).ok_or_else(|| error("a value has a bad %-escape"))?;
             pairs.push((key, value));
         }
         Ok(Self(pairs))
@@ -119,10 +117,6 @@ fn escape(text: &str) -> String {
         }
     }
     escaped
-}
-
-fn escape_value(value: &str) -> String {
-    if value.is_empty() { DEFAULT_PARTITION.to_owned() } else { escape(value) }
 }
 
 fn unescape(text: &str) -> Option<String> {
@@ -166,6 +160,7 @@ mod tests {
         assert_eq!(p.path(), "t=2020-01-01 10%3A00/path=a%2Fb%3Dc%25d");
         assert!(!p.path().contains(':'));
         assert_eq!(partition(&[("k", "")]).path(), "k=__HIVE_DEFAULT_PARTITION__");
+        assert_eq!(partition(&[("k", "")]).values(), [DEFAULT_PARTITION], "the catalog registers Hive's name for it");
     }
 
     #[test]

@@ -159,3 +159,13 @@ fn garbage_is_corrupt_not_a_panic() {
     let (result, _dir) = expand_bytes(ArchiveKind::TarGz, "x.tgz", b"\x1f\x8b garbage", ArchiveLimits::default());
     assert!(matches!(result.unwrap_err(), ArchiveError::Corrupt { .. }));
 }
+
+#[test]
+fn every_archive_suffix_of_the_contract_is_expanded_in_any_case() {
+    for suffix in inlet_contract::suffixes::ARCHIVE_SUFFIXES {
+        for name in [format!("x{suffix}"), format!("X{}", suffix.to_uppercase())] {
+            let (_, stem) = ArchiveKind::detect(&name).unwrap_or_else(|| panic!("{name} is routed to unzip but not expanded"));
+            assert!(stem.eq_ignore_ascii_case("x"), "{name}: stem {stem}");
+        }
+    }
+}

@@ -17,6 +17,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use chrono::{Datelike, TimeZone, Timelike, Utc};
 use sha2::{Digest, Sha256};
 
+use crate::partition::DEFAULT_PARTITION;
 use crate::pipeline::{
     BadValueAction, Check, CheckAction, CheckKind, CheckTarget, ColumnType, PartitionSource, Pipeline, TIME_COLUMN, UnmappedColumns, names,
 };
@@ -427,7 +428,7 @@ fn partition_values(pipeline: &Pipeline, location: Option<&str>, time_ms: i64, d
         .partition_by
         .iter()
         .map(|(_, source)| match (source, &local) {
-            (PartitionSource::Location, _) => location.unwrap_or("__HIVE_DEFAULT_PARTITION__").to_owned(),
+            (PartitionSource::Location, _) => location.unwrap_or(DEFAULT_PARTITION).to_owned(),
             (PartitionSource::Year, Some(t)) => format!("{:04}", t.year()),
             (PartitionSource::Month, Some(t)) => format!("{:02}", t.month()),
             (PartitionSource::Day, Some(t)) => format!("{:02}", t.day()),
@@ -439,8 +440,8 @@ fn partition_values(pipeline: &Pipeline, location: Option<&str>, time_ms: i64, d
                     Value::Str(s) => Some(names::partition_value(s)),
                     _ => None,
                 })
-                .unwrap_or_else(|| "__HIVE_DEFAULT_PARTITION__".into()),
-            (_, None) => "__HIVE_DEFAULT_PARTITION__".into(),
+                .unwrap_or_else(|| DEFAULT_PARTITION.into()),
+            (_, None) => DEFAULT_PARTITION.into(),
         })
         .collect()
 }

@@ -63,7 +63,7 @@ pub fn partition_value(raw: &str) -> String {
         raw.trim().chars().map(|c| if c == '/' || c == '=' || c == ':' || c == '\\' || c.is_control() { '-' } else { c }).collect();
     if cleaned.is_empty() || cleaned.starts_with('.') || cleaned.starts_with('_') {
         // Hive's own marker for a missing value; readers know it.
-        return "__HIVE_DEFAULT_PARTITION__".into();
+        return crate::partition::DEFAULT_PARTITION.into();
     }
     cleaned
 }
