@@ -176,6 +176,7 @@ impl Budget {
             self.expanded += n as u64;
             if self.expanded > self.allowed_total() {
                 drop(out);
+                // The scratch folder goes as a whole afterwards; this only frees space sooner.
                 let _ = std::fs::remove_file(file);
                 return Err(self.too_large(member));
             }
@@ -230,6 +231,7 @@ fn expand_into(
                 }
                 let inner_prefix = format!("{prefix}{stem}/");
                 let result = expand_into(inner_kind, &path, &file, workdir, &inner_prefix, depth + 1, budget, out);
+                // The scratch folder goes as a whole afterwards; this only frees space sooner.
                 let _ = std::fs::remove_file(&file);
                 return result;
             }

@@ -3,14 +3,14 @@
 //! Each loader reads through a lookup function rather than the process
 //! environment, so a test can start it with exactly the variables the
 //! synthesized stack gives the function. The names come from
-//! [`inlet_core::contract::env`], which the stacks import too.
+//! [`inlet_contract::env`], which the stacks import too.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use inlet_aws::{AwsSettings, BucketHousekeeping, GlueCatalog, S3ObjectStore, SqsQueue};
+use inlet_contract::env;
 use inlet_core::archive::ArchiveLimits;
-use inlet_core::contract::env;
 use inlet_core::pipeline::PipelineSet;
 use inlet_core::{Engine, EngineConfig, Registrar};
 

@@ -13,7 +13,7 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse};
-use inlet_core::contract::InputKind;
+use inlet_contract::InputKind;
 use inlet_core::queue::MessageQueue;
 use inlet_core::{Classify, Engine, Outcome, Registrar, layout};
 use serde_json::{Value, json};

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use inlet_core::contract::functions::{self, Function};
+use inlet_contract::functions::{self, Function};
 use inlet_lambda::env::{self, ConfigError};
 use serde_yaml_ng::Value;
 

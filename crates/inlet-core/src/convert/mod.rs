@@ -747,6 +747,8 @@ fn write_reject(rejects: &mut PartitionedWriter, source: &str, line: u64, r: Rej
 }
 
 /// Reads whatever the CSV reader left, so the hash covers the whole source.
+/// An error here is the source's, and the engine hears of it from the reader
+/// it passed in (`ingest::load`'s watched body), so it is not returned twice.
 fn drain<R: Read>(csv: csv::Reader<R>) {
     let mut rest = csv.into_inner();
     let _ = std::io::copy(&mut rest, &mut std::io::sink());

@@ -89,11 +89,12 @@ impl Engine {
         })
         .await
         .map_err(|e| Problem::new(Stage::Convert, format!("the conversion task stopped: {e}")))?;
-        converted.map_err(|e| match read_error.lock().expect("never poisoned").take() {
-            // The body broke off (a reset, a timeout): the file is not at fault.
-            Some(io) => Problem::transient(Stage::Fetch, format!("reading {source} broke off: {io}")),
-            None => Problem { line: e.line(), ..Problem::new(Stage::Convert, e) },
-        })
+        // The body broke off (a reset, a timeout): the file is not at fault,
+        // and a conversion that finished anyway hashed only part of it.
+        if let Some(io) = read_error.lock().expect("never poisoned").take() {
+            return Err(Problem::transient(Stage::Fetch, format!("reading {source} broke off: {io}")));
+        }
+        converted.map_err(|e| Problem { line: e.line(), ..Problem::new(Stage::Convert, e) })
     }
 
     /// Writes every output under its final, deterministic name.
