@@ -1,11 +1,23 @@
 //! The Parquet side of a conversion: rows in, one or more files per Hive
-//! partition out, with memory bounded whatever the input's size.
+//! partition out, with memory bounded whatever the input's size and however
+//! many partitions it touches.
 //!
-//! Rows are appended to per-partition Arrow builders, turned into record
-//! batches of a few thousand rows, and handed to an `ArrowWriter` writing a
-//! temporary file. A file is closed and a new chunk begun once it reaches the
-//! target size, so files are sized by bytes, not by a row count. When the
-//! writers' buffered row groups pass the memory budget, the largest is flushed.
+//! Rows of every partition go into one Arrow builder. Every few thousand rows
+//! the builder becomes a record batch, which is split by partition with
+//! arrow's `take` kernel, and each slice is handed to its partition's
+//! `ArrowWriter`. So buffered rows cost the same for one partition or a
+//! thousand. Memory is one budget:
+//!
+//! - a file is closed, and a new chunk begun, once it reaches the target size,
+//!   so files are sized by bytes, not by a row count;
+//! - when the writers' buffered row groups pass the budget, the largest one
+//!   is flushed to its file;
+//! - at most [`max_open_files`] files are open at once: a partition that needs
+//!   one beyond that closes the least recently written, which later continues
+//!   in a new chunk.
+//!
+//! Every decision follows the input's order and the settings alone, never
+//! timing or free memory, so a re-run writes the same files under the same names.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -13,8 +25,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow_array::builder::{BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, StringBuilder, TimestampMillisecondBuilder};
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::{ArrayRef, RecordBatch, UInt32Array};
 use arrow_schema::{DataType, SchemaRef};
+use arrow_select::take::take_record_batch;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression as ParquetCompression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
@@ -153,10 +166,23 @@ struct OpenFile {
     rows: u64,
 }
 
+/// One partition's files.
 struct PartitionState {
-    builder: BatchBuilder,
+    values: Vec<String>,
     file: Option<OpenFile>,
     next_chunk: u32,
+    /// When a slice was last written to its open file, in slices: for closing
+    /// the least recently written file first.
+    last_written: u64,
+}
+
+/// Open files beyond the first few cost memory even when flushed (encoder
+/// state, write buffers); this many bytes of budget buy one more open file.
+const BUDGET_PER_OPEN_FILE: usize = 1 << 20;
+
+/// How many files may be open at once under `memory_budget_bytes`.
+pub fn max_open_files(memory_budget_bytes: usize) -> usize {
+    (memory_budget_bytes / BUDGET_PER_OPEN_FILE).clamp(4, 256)
 }
 
 /// Writes rows into per-partition temporary Parquet files.
@@ -168,7 +194,14 @@ pub struct PartitionedWriter {
     workdir: PathBuf,
     file_prefix: String,
     batch_rows: usize,
-    partitions: HashMap<Vec<String>, PartitionState>,
+    /// Rows not yet split by partition, and the partition of each.
+    pending: BatchBuilder,
+    pending_partitions: Vec<usize>,
+    ids: HashMap<Vec<String>, usize>,
+    partitions: Vec<PartitionState>,
+    open_files: usize,
+    max_open_files: usize,
+    slices_written: u64,
     written: Vec<WrittenFile>,
     files_opened: u64,
 }
@@ -195,18 +228,24 @@ impl PartitionedWriter {
             .set_created_by(format!("inlet {}", env!("CARGO_PKG_VERSION")))
             .build();
         // Aim for roughly 1 MiB of cells per batch, so a wide table does not
-        // buffer thousands of rows per partition.
+        // buffer too many rows.
         let width = schema.fields().len().max(1);
-        let batch_rows = (1 << 20) / (8 * width);
+        let batch_rows = ((1 << 20) / (8 * width)).clamp(256, 8192);
         Self {
-            batch_rows: batch_rows.clamp(256, 8192),
+            pending: BatchBuilder::new(Arc::clone(&schema), batch_rows),
+            pending_partitions: Vec::with_capacity(batch_rows),
+            max_open_files: max_open_files(options.memory_budget_bytes),
+            batch_rows,
             schema,
             partition_keys,
             options,
             properties,
             workdir: workdir.to_owned(),
             file_prefix: file_prefix.to_owned(),
-            partitions: HashMap::new(),
+            ids: HashMap::new(),
+            partitions: Vec::new(),
+            open_files: 0,
+            slices_written: 0,
             written: Vec::new(),
             files_opened: 0,
         }
@@ -218,87 +257,115 @@ impl PartitionedWriter {
 
     /// Appends one row to the partition `values` (one per partition key).
     pub fn append<'a>(&mut self, values: &[String], cells: impl IntoIterator<Item = Cell<'a>>) -> Result<(), SinkError> {
-        let state = match self.partitions.get_mut(values) {
-            Some(state) => state,
+        let id = match self.ids.get(values) {
+            Some(id) => *id,
             None => {
-                let builder = BatchBuilder::new(Arc::clone(&self.schema), self.batch_rows);
-                self.partitions.entry(values.to_vec()).or_insert(PartitionState { builder, file: None, next_chunk: 0 })
+                let id = self.partitions.len();
+                self.ids.insert(values.to_vec(), id);
+                self.partitions.push(PartitionState { values: values.to_vec(), file: None, next_chunk: 0, last_written: 0 });
+                id
             }
         };
-        state.builder.append_row(cells);
-        if state.builder.len() >= self.batch_rows {
-            self.flush_builder(values)?;
-            self.enforce_memory_budget()?;
+        self.pending.append_row(cells);
+        self.pending_partitions.push(id);
+        if self.pending.len() >= self.batch_rows {
+            self.flush_pending()?;
         }
         Ok(())
     }
 
-    fn describe(&self, values: &[String]) -> String {
-        Partition::from_keys_and_values(&self.partition_keys, values).to_string()
+    fn describe(&self, id: usize) -> String {
+        Partition::from_keys_and_values(&self.partition_keys, &self.partitions[id].values).to_string()
     }
 
-    fn flush_builder(&mut self, values: &[String]) -> Result<(), SinkError> {
-        let partition = self.describe(values);
-        let err = |source| SinkError { partition: partition.clone(), source };
-        let state = self.partitions.get_mut(values).expect("partition exists");
-        if state.builder.is_empty() {
+    fn error(&self, id: usize) -> impl Fn(parquet::errors::ParquetError) -> SinkError + use<> {
+        let partition = self.describe(id);
+        move |source| SinkError { partition: partition.clone(), source }
+    }
+
+    /// Splits the pending rows by partition and writes each slice.
+    fn flush_pending(&mut self) -> Result<(), SinkError> {
+        if self.pending.is_empty() {
             return Ok(());
         }
-        let batch = state.builder.finish();
-        if state.file.is_none() {
-            self.files_opened += 1;
-            let path = self.workdir.join(format!("{}-{}.parquet", self.file_prefix, self.files_opened));
-            let file = File::create(&path).map_err(|e| err(e.into()))?;
-            let writer = ArrowWriter::try_new(file, Arc::clone(&self.schema), Some(self.properties.clone())).map_err(err)?;
-            state.file = Some(OpenFile { writer, path, rows: 0 });
+        let batch = self.pending.finish();
+        let ids = std::mem::take(&mut self.pending_partitions);
+        // Sorted input puts a whole batch in one partition: no copy then.
+        if ids.iter().all(|id| *id == ids[0]) {
+            self.write_slice(ids[0], &batch)?;
+        } else {
+            for (id, rows) in group_rows(&ids) {
+                let slice = take_record_batch(&batch, &UInt32Array::from(rows)).map_err(|e| self.error(id)(e.into()))?;
+                self.write_slice(id, &slice)?;
+            }
         }
+        self.pending_partitions = ids;
+        self.pending_partitions.clear();
+        self.enforce_memory_budget()
+    }
+
+    fn write_slice(&mut self, id: usize, slice: &RecordBatch) -> Result<(), SinkError> {
+        if self.partitions[id].file.is_none() {
+            self.open_file(id)?;
+        }
+        self.slices_written += 1;
+        let err = self.error(id);
+        let state = &mut self.partitions[id];
+        state.last_written = self.slices_written;
         let open = state.file.as_mut().expect("opened above");
-        open.writer.write(&batch).map_err(err)?;
-        open.rows += batch.num_rows() as u64;
+        open.writer.write(slice).map_err(&err)?;
+        open.rows += slice.num_rows() as u64;
         let size = open.writer.bytes_written() as u64 + open.writer.in_progress_size() as u64;
         if size >= self.options.target_file_bytes {
-            self.close_file(values)?;
+            self.close_file(id)?;
         }
         Ok(())
     }
 
-    fn close_file(&mut self, values: &[String]) -> Result<(), SinkError> {
-        let partition = self.describe(values);
-        let state = self.partitions.get_mut(values).expect("partition exists");
+    fn open_file(&mut self, id: usize) -> Result<(), SinkError> {
+        if self.open_files >= self.max_open_files {
+            let least_recent = (0..self.partitions.len())
+                .filter(|other| self.partitions[*other].file.is_some())
+                .min_by_key(|other| self.partitions[*other].last_written)
+                .expect("a file is open");
+            self.close_file(least_recent)?;
+        }
+        let err = self.error(id);
+        self.files_opened += 1;
+        let path = self.workdir.join(format!("{}-{}.parquet", self.file_prefix, self.files_opened));
+        let file = File::create(&path).map_err(|e| err(e.into()))?;
+        let writer = ArrowWriter::try_new(file, Arc::clone(&self.schema), Some(self.properties.clone())).map_err(&err)?;
+        self.partitions[id].file = Some(OpenFile { writer, path, rows: 0 });
+        self.open_files += 1;
+        Ok(())
+    }
+
+    fn close_file(&mut self, id: usize) -> Result<(), SinkError> {
+        let err = self.error(id);
+        let state = &mut self.partitions[id];
         let Some(open) = state.file.take() else { return Ok(()) };
+        self.open_files -= 1;
         let chunk = state.next_chunk;
         state.next_chunk += 1;
-        open.writer.close().map_err(|source| SinkError { partition: partition.clone(), source })?;
-        let bytes = std::fs::metadata(&open.path).map(|m| m.len()).unwrap_or(0);
-        self.written.push(WrittenFile {
-            partition: Partition::from_keys_and_values(&self.partition_keys, values),
-            chunk,
-            path: open.path,
-            rows: open.rows,
-            bytes,
-        });
+        open.writer.close().map_err(&err)?;
+        let bytes = std::fs::metadata(&open.path).map(|m| m.len()).map_err(|e| err(e.into()))?;
+        let partition = Partition::from_keys_and_values(&self.partition_keys, &state.values);
+        self.written.push(WrittenFile { partition, chunk, path: open.path, rows: open.rows, bytes });
         Ok(())
     }
 
     /// Flushes the biggest buffered row groups until the total fits the budget.
     fn enforce_memory_budget(&mut self) -> Result<(), SinkError> {
         loop {
-            let mut total = 0usize;
-            let mut largest: Option<(usize, Vec<String>)> = None;
-            for (values, state) in &self.partitions {
-                if let Some(open) = &state.file {
-                    let size = open.writer.in_progress_size();
-                    total += size;
-                    if largest.as_ref().is_none_or(|(s, _)| size > *s) {
-                        largest = Some((size, values.clone()));
-                    }
-                }
-            }
+            let buffered = |state: &PartitionState| state.file.as_ref().map_or(0, |open| open.writer.in_progress_size());
+            let total: usize = self.partitions.iter().map(buffered).sum();
+            // The first of equals wins, so the choice follows the input alone.
+            let largest = (0..self.partitions.len()).rev().max_by_key(|id| buffered(&self.partitions[*id]));
             match largest {
-                Some((size, values)) if total > self.options.memory_budget_bytes && size > 0 => {
-                    let partition = self.describe(&values);
-                    let open = self.partitions.get_mut(&values).and_then(|s| s.file.as_mut()).expect("found above");
-                    open.writer.flush().map_err(|source| SinkError { partition, source })?;
+                Some(id) if total > self.options.memory_budget_bytes && buffered(&self.partitions[id]) > 0 => {
+                    let err = self.error(id);
+                    let open = self.partitions[id].file.as_mut().expect("it buffers rows");
+                    open.writer.flush().map_err(err)?;
                 }
                 _ => return Ok(()),
             }
@@ -307,13 +374,26 @@ impl PartitionedWriter {
 
     /// Flushes everything and returns the finished files, ordered by partition and chunk.
     pub fn finish(mut self) -> Result<Vec<WrittenFile>, SinkError> {
-        let mut keys: Vec<Vec<String>> = self.partitions.keys().cloned().collect();
-        keys.sort();
-        for values in keys {
-            self.flush_builder(&values)?;
-            self.close_file(&values)?;
+        self.flush_pending()?;
+        for id in 0..self.partitions.len() {
+            self.close_file(id)?;
         }
         self.written.sort_by(|a, b| (&a.partition, a.chunk).cmp(&(&b.partition, b.chunk)));
         Ok(self.written)
     }
+}
+
+/// Row indices per partition id, partitions in the order they first appear.
+fn group_rows(ids: &[usize]) -> Vec<(usize, Vec<u32>)> {
+    let mut order: Vec<usize> = Vec::new();
+    let mut rows: HashMap<usize, Vec<u32>> = HashMap::new();
+    for (row, id) in ids.iter().enumerate() {
+        rows.entry(*id)
+            .or_insert_with(|| {
+                order.push(*id);
+                Vec::new()
+            })
+            .push(row as u32);
+    }
+    order.into_iter().map(|id| (id, rows.remove(&id).expect("grouped above"))).collect()
 }

@@ -3,6 +3,7 @@ use std::fs::File;
 use arrow_array::{Array, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
+use super::sink::max_open_files;
 use super::*;
 use crate::pipeline::Pipeline;
 
@@ -192,4 +193,43 @@ fn files_rotate_by_size_and_every_row_survives() {
     // Chunks count up within each partition.
     let p0: Vec<u32> = files.iter().filter(|f| f.partition.pairs()[0].1 == "0").map(|f| f.chunk).collect();
     assert_eq!(p0, (0..p0.len() as u32).collect::<Vec<_>>());
+}
+
+/// Writes `rows` rows spread round-robin over `partitions` partitions and
+/// returns the files' (partition, chunk, rows).
+fn spread(partitions: u64, rows: u64, budget: usize) -> Vec<(String, u32, u64)> {
+    let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, true)]));
+    let dir = tempfile::tempdir().unwrap();
+    let options = SinkOptions {
+        compression: crate::pipeline::Compression::Snappy,
+        target_file_bytes: 128 << 20,
+        row_group_rows: 100_000,
+        memory_budget_bytes: budget,
+        metadata: vec![],
+    };
+    let mut writer = PartitionedWriter::new(schema, vec!["p".into()], options, dir.path(), "x");
+    for i in 0..rows {
+        writer.append(&[format!("{:04}", i % partitions)], [Cell::Int(i as i64)]).unwrap();
+    }
+    let files = writer.finish().unwrap();
+    let read_back: usize = read(&files).iter().map(RecordBatch::num_rows).sum();
+    assert_eq!(read_back as u64, rows, "every row is in a file");
+    files.iter().map(|f| (f.partition.path(), f.chunk, f.rows)).collect()
+}
+
+#[test]
+fn a_thousand_partitions_keep_only_a_bounded_number_of_files_open_and_lose_no_row() {
+    let budget = 4 << 20;
+    let open_at_most = max_open_files(budget) as u64;
+    assert!(open_at_most < 1000);
+    let files = spread(1000, 200_000, budget);
+    let partitions: std::collections::BTreeSet<&String> = files.iter().map(|(p, _, _)| p).collect();
+    assert_eq!(partitions.len(), 1000);
+    assert!(files.len() > 1000, "partitions beyond the open-file cap continue in new chunks");
+    // Chunks count up from 0 within each partition.
+    for partition in partitions {
+        let chunks: Vec<u32> = files.iter().filter(|(p, _, _)| p == partition).map(|(_, c, _)| *c).collect();
+        assert_eq!(chunks, (0..chunks.len() as u32).collect::<Vec<_>>(), "{partition}");
+    }
+    assert_eq!(files, spread(1000, 200_000, budget), "the same input writes the same files");
 }
