@@ -328,18 +328,67 @@ impl Plan {
     }
 }
 
-/// A reader that hashes what passes through it.
-struct HashingReader<R> {
-    inner: R,
-    hasher: Sha256,
-    bytes: u64,
+/// Bytes read ahead of the parser, per chunk.
+const READ_AHEAD_CHUNK: usize = 256 << 10;
+/// Chunks that may wait for the parser.
+const READ_AHEAD_CHUNKS: usize = 4;
+
+/// Reads the source on a thread of its own, hashing it on the way, so that
+/// fetching the body overlaps with converting it.
+struct ReadAhead {
+    chunks: std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    current: Vec<u8>,
+    position: usize,
 }
 
-impl<R: Read> Read for HashingReader<R> {
+impl ReadAhead {
+    /// Starts reading `input` on a thread of `scope`; the thread's result is
+    /// the SHA-256 of everything it read.
+    fn spawn<'scope, R: Read + Send + 'scope>(
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        mut input: R,
+    ) -> (Self, std::thread::ScopedJoinHandle<'scope, Sha256>) {
+        let (sender, chunks) = std::sync::mpsc::sync_channel(READ_AHEAD_CHUNKS);
+        let reader = scope.spawn(move || {
+            let mut hasher = Sha256::new();
+            loop {
+                let mut chunk = vec![0u8; READ_AHEAD_CHUNK];
+                let read = match input.read(&mut chunk) {
+                    Ok(0) => return hasher,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        // The parser sees the error; a dropped parser ends the thread.
+                        let _ = sender.send(Err(e));
+                        return hasher;
+                    }
+                };
+                chunk.truncate(read);
+                hasher.update(&chunk);
+                if sender.send(Ok(chunk)).is_err() {
+                    return hasher;
+                }
+            }
+        });
+        (Self { chunks, current: Vec::new(), position: 0 }, reader)
+    }
+}
+
+impl Read for ReadAhead {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.bytes += n as u64;
+        if self.position == self.current.len() {
+            match self.chunks.recv() {
+                Ok(chunk) => {
+                    self.current = chunk?;
+                    self.position = 0;
+                }
+                // The reading thread is done: the end of the source.
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.position);
+        buf[..n].copy_from_slice(&self.current[self.position..self.position + n]);
+        self.position += n;
         Ok(n)
     }
 }
@@ -462,12 +511,24 @@ fn skip_bom_and_lines<R: BufRead>(reader: &mut R, lines: usize) -> std::io::Resu
 }
 
 /// Converts one source file. `workdir` receives the temporary Parquet files.
-pub fn convert(target: &ConvertTarget<'_>, input: impl Read, workdir: &Path) -> Result<Converted, ConvertError> {
+///
+/// Three threads share the work: one reads and hashes the source, this one
+/// parses, types and checks rows, and one per output table encodes Parquet.
+pub fn convert(target: &ConvertTarget<'_>, input: impl Read + Send, workdir: &Path) -> Result<Converted, ConvertError> {
+    std::thread::scope(|scope| {
+        let (read_ahead, reader) = ReadAhead::spawn(scope, input);
+        let converted = convert_rows(target, read_ahead, workdir)?;
+        let hasher = reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        Ok(Converted { content_sha256: hex::encode(hasher.finalize()), ..converted })
+    })
+}
+
+/// Everything [`convert`] does but hashing; `content_sha256` is left empty.
+fn convert_rows(target: &ConvertTarget<'_>, input: ReadAhead, workdir: &Path) -> Result<Converted, ConvertError> {
     let pipeline = target.pipeline;
     let read_error = |line: Option<u64>, e: &dyn std::fmt::Display| ConvertError::Read { line, message: e.to_string() };
 
-    let mut hashing = HashingReader { inner: input, hasher: Sha256::new(), bytes: 0 };
-    let mut buffered = BufReader::with_capacity(64 * 1024, &mut hashing);
+    let mut buffered = BufReader::with_capacity(64 * 1024, input);
     skip_bom_and_lines(&mut buffered, pipeline.reader.skip_lines).map_err(|e| read_error(None, &e))?;
     let line_offset = pipeline.reader.skip_lines as u64;
 
@@ -499,7 +560,7 @@ pub fn convert(target: &ConvertTarget<'_>, input: impl Read, workdir: &Path) -> 
     // An empty file (or one with a header only) is valid and yields no rows.
     if header.is_empty() {
         drain(csv);
-        return finish_empty(target, pipeline, hex::encode(hashing.hasher.finalize()), rejects, counts);
+        return finish_empty(target, pipeline, String::new(), rejects, counts);
     }
     let plan = Plan::new(pipeline, &header)?;
     let mut data_writer = PartitionedWriter::new(
@@ -719,9 +780,8 @@ pub fn convert(target: &ConvertTarget<'_>, input: impl Read, workdir: &Path) -> 
     }
 
     drain(csv);
-    let content_sha256 = hex::encode(hashing.hasher.finalize());
     Ok(Converted {
-        content_sha256,
+        content_sha256: String::new(),
         data: TableOutput {
             table: target.table.to_owned(),
             schema: plan.schema,

@@ -168,7 +168,7 @@ struct OpenFile {
 
 /// One partition's files.
 struct PartitionState {
-    values: Vec<String>,
+    partition: Partition,
     file: Option<OpenFile>,
     next_chunk: u32,
     /// When a slice was last written to its open file, in slices: for closing
@@ -180,30 +180,12 @@ struct PartitionState {
 /// state, write buffers); this many bytes of budget buy one more open file.
 const BUDGET_PER_OPEN_FILE: usize = 1 << 20;
 
+/// Batches on their way to the encoding thread; each is about 1 MiB.
+const BATCHES_IN_FLIGHT: usize = 2;
+
 /// How many files may be open at once under `memory_budget_bytes`.
 pub fn max_open_files(memory_budget_bytes: usize) -> usize {
     (memory_budget_bytes / BUDGET_PER_OPEN_FILE).clamp(4, 256)
-}
-
-/// Writes rows into per-partition temporary Parquet files.
-pub struct PartitionedWriter {
-    schema: SchemaRef,
-    partition_keys: Vec<String>,
-    options: SinkOptions,
-    properties: WriterProperties,
-    workdir: PathBuf,
-    file_prefix: String,
-    batch_rows: usize,
-    /// Rows not yet split by partition, and the partition of each.
-    pending: BatchBuilder,
-    pending_partitions: Vec<usize>,
-    ids: HashMap<Vec<String>, usize>,
-    partitions: Vec<PartitionState>,
-    open_files: usize,
-    max_open_files: usize,
-    slices_written: u64,
-    written: Vec<WrittenFile>,
-    files_opened: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -214,40 +196,52 @@ pub struct SinkError {
     pub source: parquet::errors::ParquetError,
 }
 
+/// Rows on their way to the encoding thread: a batch, the partition of each
+/// row, and the partitions first seen in it.
+struct Shipment {
+    batch: RecordBatch,
+    ids: Vec<usize>,
+    new_partitions: Vec<Partition>,
+}
+
+/// Writes rows into per-partition temporary Parquet files.
+///
+/// This side collects rows into batches; a thread of its own encodes them
+/// into Parquet, so typing and checking the next rows overlaps with encoding
+/// the last ones, on two cores.
+pub struct PartitionedWriter {
+    schema: SchemaRef,
+    partition_keys: Vec<String>,
+    batch_rows: usize,
+    /// Rows not yet shipped, and the partition of each.
+    pending: BatchBuilder,
+    pending_partitions: Vec<usize>,
+    ids: HashMap<Vec<String>, usize>,
+    new_partitions: Vec<Partition>,
+    shipments: Option<std::sync::mpsc::SyncSender<Shipment>>,
+    encoder: Option<std::thread::JoinHandle<Result<Vec<WrittenFile>, SinkError>>>,
+}
+
 impl PartitionedWriter {
     pub fn new(schema: SchemaRef, partition_keys: Vec<String>, options: SinkOptions, workdir: &Path, file_prefix: &str) -> Self {
-        let compression = match options.compression {
-            Compression::Snappy => ParquetCompression::SNAPPY,
-            Compression::Zstd => ParquetCompression::ZSTD(ZstdLevel::default()),
-        };
-        let metadata = options.metadata.iter().map(|(k, v)| KeyValue::new(k.clone(), v.clone())).collect();
-        let properties = WriterProperties::builder()
-            .set_compression(compression)
-            .set_max_row_group_row_count(Some(options.row_group_rows))
-            .set_key_value_metadata(Some(metadata))
-            .set_created_by(format!("inlet {}", env!("CARGO_PKG_VERSION")))
-            .build();
         // Aim for roughly 1 MiB of cells per batch, so a wide table does not
         // buffer too many rows.
         let width = schema.fields().len().max(1);
         let batch_rows = ((1 << 20) / (8 * width)).clamp(256, 8192);
+        let files = Files::new(Arc::clone(&schema), options, workdir, file_prefix);
+        let (shipments, received) = std::sync::mpsc::sync_channel(BATCHES_IN_FLIGHT);
+        let encoder =
+            std::thread::Builder::new().name("inlet-parquet".into()).spawn(move || files.run(received)).expect("a thread can be started");
         Self {
             pending: BatchBuilder::new(Arc::clone(&schema), batch_rows),
             pending_partitions: Vec::with_capacity(batch_rows),
-            max_open_files: max_open_files(options.memory_budget_bytes),
             batch_rows,
             schema,
             partition_keys,
-            options,
-            properties,
-            workdir: workdir.to_owned(),
-            file_prefix: file_prefix.to_owned(),
             ids: HashMap::new(),
-            partitions: Vec::new(),
-            open_files: 0,
-            slices_written: 0,
-            written: Vec::new(),
-            files_opened: 0,
+            new_partitions: Vec::new(),
+            shipments: Some(shipments),
+            encoder: Some(encoder),
         }
     }
 
@@ -260,47 +254,132 @@ impl PartitionedWriter {
         let id = match self.ids.get(values) {
             Some(id) => *id,
             None => {
-                let id = self.partitions.len();
+                let id = self.ids.len();
                 self.ids.insert(values.to_vec(), id);
-                self.partitions.push(PartitionState { values: values.to_vec(), file: None, next_chunk: 0, last_written: 0 });
+                self.new_partitions.push(Partition::from_keys_and_values(&self.partition_keys, values));
                 id
             }
         };
         self.pending.append_row(cells);
         self.pending_partitions.push(id);
         if self.pending.len() >= self.batch_rows {
-            self.flush_pending()?;
+            self.ship()?;
         }
         Ok(())
     }
 
-    fn describe(&self, id: usize) -> String {
-        Partition::from_keys_and_values(&self.partition_keys, &self.partitions[id].values).to_string()
-    }
-
-    fn error(&self, id: usize) -> impl Fn(parquet::errors::ParquetError) -> SinkError + use<> {
-        let partition = self.describe(id);
-        move |source| SinkError { partition: partition.clone(), source }
-    }
-
-    /// Splits the pending rows by partition and writes each slice.
-    fn flush_pending(&mut self) -> Result<(), SinkError> {
+    /// Hands the pending rows to the encoding thread.
+    fn ship(&mut self) -> Result<(), SinkError> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let batch = self.pending.finish();
-        let ids = std::mem::take(&mut self.pending_partitions);
+        let shipment = Shipment {
+            batch: self.pending.finish(),
+            ids: std::mem::replace(&mut self.pending_partitions, Vec::with_capacity(self.batch_rows)),
+            new_partitions: std::mem::take(&mut self.new_partitions),
+        };
+        let sent = self.shipments.as_ref().expect("open until finish").send(shipment);
+        match sent {
+            Ok(()) => Ok(()),
+            // The encoder stopped, which it does only on an error: report it.
+            Err(_) => self.join().map(drop),
+        }
+    }
+
+    fn join(&mut self) -> Result<Vec<WrittenFile>, SinkError> {
+        self.shipments = None;
+        let encoder = self.encoder.take().expect("joined once");
+        match encoder.join() {
+            Ok(result) => result,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+
+    /// Flushes everything and returns the finished files, ordered by partition and chunk.
+    pub fn finish(mut self) -> Result<Vec<WrittenFile>, SinkError> {
+        self.ship()?;
+        self.join()
+    }
+}
+
+/// The encoding side: every partition's files, opened, flushed and closed
+/// within the memory budget.
+struct Files {
+    schema: SchemaRef,
+    options: SinkOptions,
+    properties: WriterProperties,
+    workdir: PathBuf,
+    file_prefix: String,
+    partitions: Vec<PartitionState>,
+    open_files: usize,
+    max_open_files: usize,
+    slices_written: u64,
+    written: Vec<WrittenFile>,
+    files_opened: u64,
+}
+
+impl Files {
+    fn new(schema: SchemaRef, options: SinkOptions, workdir: &Path, file_prefix: &str) -> Self {
+        let compression = match options.compression {
+            Compression::Snappy => ParquetCompression::SNAPPY,
+            Compression::Zstd => ParquetCompression::ZSTD(ZstdLevel::default()),
+        };
+        let metadata = options.metadata.iter().map(|(k, v)| KeyValue::new(k.clone(), v.clone())).collect();
+        let properties = WriterProperties::builder()
+            .set_compression(compression)
+            .set_max_row_group_row_count(Some(options.row_group_rows))
+            .set_key_value_metadata(Some(metadata))
+            .set_created_by(format!("inlet {}", env!("CARGO_PKG_VERSION")))
+            .build();
+        Self {
+            max_open_files: max_open_files(options.memory_budget_bytes),
+            schema,
+            options,
+            properties,
+            workdir: workdir.to_owned(),
+            file_prefix: file_prefix.to_owned(),
+            partitions: Vec::new(),
+            open_files: 0,
+            slices_written: 0,
+            written: Vec::new(),
+            files_opened: 0,
+        }
+    }
+
+    /// Encodes shipments until the sender is dropped, then closes every file.
+    fn run(mut self, shipments: std::sync::mpsc::Receiver<Shipment>) -> Result<Vec<WrittenFile>, SinkError> {
+        for shipment in shipments {
+            self.partitions.extend(shipment.new_partitions.into_iter().map(|partition| PartitionState {
+                partition,
+                file: None,
+                next_chunk: 0,
+                last_written: 0,
+            }));
+            self.write_batch(&shipment.batch, &shipment.ids)?;
+        }
+        for id in 0..self.partitions.len() {
+            self.close_file(id)?;
+        }
+        self.written.sort_by(|a, b| (&a.partition, a.chunk).cmp(&(&b.partition, b.chunk)));
+        Ok(self.written)
+    }
+
+    fn error(&self, id: usize) -> impl Fn(parquet::errors::ParquetError) -> SinkError + use<> {
+        let partition = self.partitions[id].partition.to_string();
+        move |source| SinkError { partition: partition.clone(), source }
+    }
+
+    /// Splits a batch by partition and writes each slice.
+    fn write_batch(&mut self, batch: &RecordBatch, ids: &[usize]) -> Result<(), SinkError> {
         // Sorted input puts a whole batch in one partition: no copy then.
         if ids.iter().all(|id| *id == ids[0]) {
-            self.write_slice(ids[0], &batch)?;
+            self.write_slice(ids[0], batch)?;
         } else {
-            for (id, rows) in group_rows(&ids) {
-                let slice = take_record_batch(&batch, &UInt32Array::from(rows)).map_err(|e| self.error(id)(e.into()))?;
+            for (id, rows) in group_rows(ids) {
+                let slice = take_record_batch(batch, &UInt32Array::from(rows)).map_err(|e| self.error(id)(e.into()))?;
                 self.write_slice(id, &slice)?;
             }
         }
-        self.pending_partitions = ids;
-        self.pending_partitions.clear();
         self.enforce_memory_budget()
     }
 
@@ -349,8 +428,7 @@ impl PartitionedWriter {
         state.next_chunk += 1;
         open.writer.close().map_err(&err)?;
         let bytes = std::fs::metadata(&open.path).map(|m| m.len()).map_err(|e| err(e.into()))?;
-        let partition = Partition::from_keys_and_values(&self.partition_keys, &state.values);
-        self.written.push(WrittenFile { partition, chunk, path: open.path, rows: open.rows, bytes });
+        self.written.push(WrittenFile { partition: state.partition.clone(), chunk, path: open.path, rows: open.rows, bytes });
         Ok(())
     }
 
@@ -370,16 +448,6 @@ impl PartitionedWriter {
                 _ => return Ok(()),
             }
         }
-    }
-
-    /// Flushes everything and returns the finished files, ordered by partition and chunk.
-    pub fn finish(mut self) -> Result<Vec<WrittenFile>, SinkError> {
-        self.flush_pending()?;
-        for id in 0..self.partitions.len() {
-            self.close_file(id)?;
-        }
-        self.written.sort_by(|a, b| (&a.partition, a.chunk).cmp(&(&b.partition, b.chunk)));
-        Ok(self.written)
     }
 }
 
