@@ -1,21 +1,30 @@
 #!/usr/bin/env python3
-"""Benchmark: CSV → Hive-partitioned Snappy Parquet, inlet against two peers.
+"""Benchmark: CSV → Hive-partitioned Snappy Parquet, inlet against its peers.
 
 The workload is the asx_eod pipeline: header-less end-of-day rows, the date
-read in Australia/Sydney and stored as UTC, partitioned by year and month. Each
-tool runs in its own process, so peak memory is that tool's alone.
+read in Australia/Sydney and stored as UTC, partitioned by year and month.
+Each tool runs in its own process, so peak memory is that tool's alone.
+
+Scenarios, all at --mib (1 GiB unless told):
+  csv       one CSV over three months (three partitions)
+  zip       the same CSV inside a zip (inlet only: the peers do not read zip)
+  daily     a CSV of daily rows over three years in random day order,
+            partitioned by year, month and day (1,096 partitions)
 
 Peers, doing the same conversion:
   pyarrow   the awswrangler approach: read the whole CSV into an Arrow table,
-            add year/month, write_dataset with Hive partitioning
-  duckdb    COPY (SELECT ...) TO ... (FORMAT parquet, PARTITION_BY (year, month))
+            add the partition columns, write_dataset with Hive partitioning
+  duckdb    COPY (SELECT ...) TO ... (FORMAT parquet, PARTITION_BY (...))
   polars    scan_csv(...).sink_parquet(pl.PartitionBy(...)): streaming
             (run when polars is installed: pip install polars)
 
-inlet does more than either (type and quality checks, a rejects table, a
+inlet does more than any of them (type and quality checks, a rejects table, a
 catalog, exactly-once names); the figures show what that costs.
 
-Usage: .venv/bin/python tests/bench_ingest.py [--mib 256] [--runs 3] [--inlet target/release/inlet]
+With --kills N, inlet is also killed (SIGKILL) at N random points of the csv
+scenario; after each kill a re-run must leave exactly the input's rows.
+
+Usage: .venv/bin/python tests/bench_ingest.py [--mib 1024] [--runs 1] [--scenarios csv,zip,daily] [--kills 3]
 Build first with: cargo build --release -p inlet-cli
 """
 import argparse
@@ -27,17 +36,18 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from eod_data import write_eod  # noqa: E402
+from eod_data import daily_pipeline, write_eod, write_eod_daily  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 PEAK = Path(__file__).resolve().parent / "peak_rss.py"
 
 PYARROW_PEER = r"""
 import sys, pyarrow as pa, pyarrow.csv as csv, pyarrow.compute as pc, pyarrow.dataset as ds
-src, out = sys.argv[1], sys.argv[2]
+src, out, keys = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
 names = ["ticker", "date", "open", "high", "low", "close", "volume"]
 types = {"ticker": pa.string(), "date": pa.string(), "open": pa.float64(), "high": pa.float64(),
          "low": pa.float64(), "close": pa.float64(), "volume": pa.int64()}
@@ -47,40 +57,42 @@ utc = pc.assume_timezone(local, timezone="Australia/Sydney")
 t = t.drop(["date"]).append_column("time", utc.cast(pa.timestamp("ms", tz="UTC")))
 t = t.append_column("year", pc.utf8_slice_codeunits(pc.cast(pc.year(local), pa.string()), 0, 4))
 t = t.append_column("month", pc.utf8_lpad(pc.cast(pc.month(local), pa.string()), 2, "0"))
-ds.write_dataset(t, out, format="parquet", partitioning=["year", "month"], partitioning_flavor="hive",
+t = t.append_column("day", pc.utf8_lpad(pc.cast(pc.day(local), pa.string()), 2, "0"))
+t = t.drop([k for k in ("year", "month", "day") if k not in keys])
+ds.write_dataset(t, out, format="parquet", partitioning=keys, partitioning_flavor="hive", max_partitions=4096,
                  file_options=ds.ParquetFileFormat().make_write_options(compression="snappy"),
                  existing_data_behavior="overwrite_or_ignore")
 """
 
 DUCKDB_PEER = r"""
 import sys, duckdb
-src, out = sys.argv[1], sys.argv[2]
+src, out, keys = sys.argv[1], sys.argv[2], sys.argv[3]
 con = duckdb.connect()
 con.execute("SET TimeZone = 'UTC'")
 con.execute(f'''
 COPY (
   SELECT ticker, open, high, low, close, volume,
          timezone('Australia/Sydney', strptime(date, '%Y%m%d')) AS time,
-         substr(date, 1, 4) AS year, substr(date, 5, 2) AS month
+         substr(date, 1, 4) AS year, substr(date, 5, 2) AS month, substr(date, 7, 2) AS day
   FROM read_csv('{src}', header = false, columns = {{
     'ticker': 'VARCHAR', 'date': 'VARCHAR', 'open': 'DOUBLE', 'high': 'DOUBLE',
     'low': 'DOUBLE', 'close': 'DOUBLE', 'volume': 'BIGINT'}})
-) TO '{out}' (FORMAT parquet, COMPRESSION snappy, PARTITION_BY (year, month))
+) TO '{out}' (FORMAT parquet, COMPRESSION snappy, PARTITION_BY ({keys}))
 ''')
 """
 
 
 POLARS_PEER = r"""
 import sys, polars as pl
-src, out = sys.argv[1], sys.argv[2]
+src, out, keys = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
 schema = {"ticker": pl.String, "date": pl.String, "open": pl.Float64, "high": pl.Float64,
           "low": pl.Float64, "close": pl.Float64, "volume": pl.Int64}
 local = pl.col("date").str.strptime(pl.Datetime("ms"), "%Y%m%d")
 (pl.scan_csv(src, has_header=False, schema=schema)
    .with_columns(time=local.dt.replace_time_zone("Australia/Sydney").dt.convert_time_zone("UTC"),
-                 year=pl.col("date").str.slice(0, 4), month=pl.col("date").str.slice(4, 2))
-   .drop("date")
-   .sink_parquet(pl.PartitionBy(out, key=["year", "month"], include_key=False), compression="snappy", mkdir=True))
+                 year=pl.col("date").str.slice(0, 4), month=pl.col("date").str.slice(4, 2), day=pl.col("date").str.slice(6, 2))
+   .drop(["date"] + [k for k in ("year", "month", "day") if k not in keys])
+   .sink_parquet(pl.PartitionBy(out, key=keys, include_key=False), compression="snappy", mkdir=True))
 """
 
 
@@ -104,56 +116,114 @@ def count_rows(folder):
     return duckdb.execute(f"SELECT count(*) FROM read_parquet('{folder}/**/*.parquet', hive_partitioning = true)").fetchone()[0]
 
 
+def run_tool(name, argv, folder, rows):
+    """Runs one tool once; its (seconds, peak MiB) after checking its row count."""
+    seconds, peak, _ = measured(argv)
+    written = count_rows(folder)
+    if written != rows:
+        raise SystemExit(f"{name} wrote {written} rows, expected {rows}")
+    return seconds, peak
+
+
+def scenario(name, args, work, source, rows, keys, pipelines=None, peers=True):
+    """Runs inlet and (when `peers`) each peer `args.runs` times on `source`; prints the table."""
+    table = "asx_daily" if pipelines else "asx_eod"
+    inlet = [str(args.inlet), *(["--pipelines", str(pipelines)] if pipelines else [])]
+    tools = {"inlet": lambda out: [*inlet, "--state-dir", str(out), "ingest", str(source)]}
+    if peers:
+        tools["pyarrow"] = lambda out: [sys.executable, "-c", PYARROW_PEER, str(source), str(out), keys]
+        tools["duckdb"] = lambda out: [sys.executable, "-c", DUCKDB_PEER, str(source), str(out), keys]
+        if polars_installed():
+            tools["polars"] = lambda out: [sys.executable, "-c", POLARS_PEER, str(source), str(out), keys]
+    size_mb = source.stat().st_size / 1e6
+    print(f"\n== {name}: {source.name}, {size_mb:,.0f} MB, {rows:,} rows, partitioned by {keys}; median of {args.runs}", flush=True)
+    results = {}
+    for tool, command in tools.items():
+        timings, peaks = [], []
+        for run in range(args.runs):
+            out = work / f"{name}-{tool}-{run}"
+            folder = out / "buckets" / "output" / table if tool == "inlet" else out
+            seconds, peak = run_tool(tool, command(out), folder, rows)
+            timings.append(seconds)
+            peaks.append(peak)
+            shutil.rmtree(out, ignore_errors=True)
+        results[tool] = (statistics.median(timings), max(peaks))
+    print(f"{'tool':<8} {'seconds':>8} {'MB/s':>8} {'rows/s':>12} {'peak MiB':>9}")
+    for tool, (seconds, peak) in results.items():
+        print(f"{tool:<8} {seconds:>8.2f} {size_mb / seconds:>8.1f} {rows / seconds:>12,.0f} {peak:>9.0f}")
+    base_s, base_m = results["inlet"]
+    for peer in [tool for tool in results if tool != "inlet"]:
+        s, m = results[peer]
+        print(f"inlet vs {peer}: {base_s / s:.2f}x its wall time, {base_m / m:.2f}x its peak memory")
+    print(json.dumps({"scenario": name, **{k: {"seconds": round(v[0], 3), "peak_mib": round(v[1], 1)} for k, v in results.items()}}))
+    return results
+
+
+def kill_and_rerun(args, work, source, rows, kills, full_seconds):
+    """Kills inlet at random points of an ingest; each re-run must leave exactly `rows` rows."""
+    import random
+    import signal
+
+    rng = random.Random(5)
+    print(f"\n== kills: SIGKILL at {kills} random points of the csv ingest (0 to {full_seconds:.1f} s), then a re-run", flush=True)
+    for trial in range(kills):
+        state = work / f"kill-{trial}"
+        command = [str(args.inlet), "--state-dir", str(state), "ingest", str(source)]
+        delay = rng.uniform(0.05, full_seconds)
+        run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            run.wait(timeout=delay)
+            outcome = "finished before the kill"
+        except subprocess.TimeoutExpired:
+            run.send_signal(signal.SIGKILL)
+            run.wait()
+            outcome = "killed"
+        rerun = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        if rerun.returncode != 0:
+            raise SystemExit(f"the re-run after a kill at {delay:.2f} s failed:\n{rerun.stdout}\n{rerun.stderr}")
+        written = count_rows(state / "buckets" / "output" / "asx_eod")
+        verdict = "exact" if written == rows else f"WRONG: expected {rows:,}"
+        print(f"kill at {delay:6.2f} s ({outcome}): re-run left {written:,} rows, {verdict}", flush=True)
+        if written != rows:
+            raise SystemExit(1)
+        shutil.rmtree(state, ignore_errors=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mib", type=int, default=256, help="input size in MiB")
-    parser.add_argument("--runs", type=int, default=3, help="runs per tool; the median is reported")
+    parser.add_argument("--mib", type=int, default=1024, help="input size in MiB (default 1024)")
+    parser.add_argument("--runs", type=int, default=1, help="runs per tool and scenario; the median is reported (default 1)")
+    parser.add_argument("--scenarios", default="csv,zip,daily", help="which of csv, zip, daily to run (default all)")
+    parser.add_argument("--kills", type=int, default=0, help="SIGKILL inlet at this many random points of the csv ingest")
     target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
     parser.add_argument("--inlet", type=Path, default=target / "release" / "inlet")
     args = parser.parse_args()
     if not args.inlet.is_file():
         raise SystemExit(f"{args.inlet} is missing: cargo build --release -p inlet-cli")
+    chosen = set(args.scenarios.split(","))
 
     work = Path(tempfile.mkdtemp(prefix="inlet-bench-"))
     try:
+        print(f"machine: {os.cpu_count()} cores; inlet {args.inlet}")
         source = work / "asx_eod_bench.csv"
         rows = write_eod(source, args.mib << 20, seed=42)
-        size_mib = source.stat().st_size / (1 << 20)
-        print(f"input: {size_mib:.0f} MiB, {rows:,} rows, 3 monthly partitions; {args.runs} runs each, median shown")
-
-        tools = {
-            "inlet": lambda out: [str(args.inlet), "--state-dir", str(out), "ingest", str(source)],
-            "pyarrow": lambda out: ["-c", PYARROW_PEER, str(source), str(out)],
-            "duckdb": lambda out: ["-c", DUCKDB_PEER, str(source), str(out)],
-        }
-        if polars_installed():
-            tools["polars"] = lambda out: ["-c", POLARS_PEER, str(source), str(out)]
         results = {}
-        for name, command in tools.items():
-            timings, peaks = [], []
-            for run in range(args.runs):
-                out = work / f"{name}-{run}"
-                argv = command(out)
-                if argv[0] == "-c":
-                    argv = [sys.executable, *argv]
-                seconds, peak, _ = measured(argv)
-                folder = out / "buckets" / "output" / "asx_eod" if name == "inlet" else out
-                written = count_rows(folder)
-                if written != rows:
-                    raise SystemExit(f"{name} wrote {written} rows, expected {rows}")
-                timings.append(seconds)
-                peaks.append(peak)
-                shutil.rmtree(out, ignore_errors=True)
-            results[name] = (statistics.median(timings), max(peaks))
-
-        print(f"{'tool':<8} {'seconds':>8} {'MiB/s':>8} {'rows/s':>12} {'peak MiB':>9}")
-        for name, (seconds, peak) in results.items():
-            print(f"{name:<8} {seconds:>8.2f} {size_mib / seconds:>8.1f} {rows / seconds:>12,.0f} {peak:>9.0f}")
-        base_s, base_m = results["inlet"]
-        for peer in [name for name in results if name != "inlet"]:
-            s, m = results[peer]
-            print(f"inlet vs {peer}: {base_s / s:.2f}x its wall time, {m / base_m:.2f}x less peak memory")
-        print(json.dumps({k: {"seconds": v[0], "peak_mib": v[1]} for k, v in results.items()}))
+        if "csv" in chosen or args.kills:
+            results["csv"] = scenario("csv", args, work, source, rows, "year,month")
+        if "zip" in chosen:
+            archive = work / "asx_eod_bench.zip"
+            with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+                z.write(source, source.name)
+            scenario("zip", args, work, archive, rows, "year,month", peers=False)
+            archive.unlink()
+        if args.kills:
+            kill_and_rerun(args, work, source, rows, args.kills, results["csv"]["inlet"][0])
+        source.unlink()
+        if "daily" in chosen:
+            daily = work / "asx_daily_bench.csv"
+            daily_rows = write_eod_daily(daily, args.mib << 20)
+            pipelines = daily_pipeline(REPO, work / "pipelines")
+            scenario("daily", args, work, daily, daily_rows, "year,month,day", pipelines=pipelines)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -51,6 +51,37 @@ def test_a_run_killed_mid_file_leaves_nothing_after_the_next_run(inlet, tmp_path
     assert parquet_rows(inlet, "asx_eod") == rows, "exactly the input's rows"
 
 
+def test_kills_at_random_points_then_a_re_run_leave_exactly_the_input_rows(inlet, tmp_path):
+    """Three kills at seeded random moments of one ingest (before, during or
+    after the conversion, the upload or the commit); each re-run ends exact."""
+    import random
+
+    source = tmp_path / "asx_eod_killed.csv"
+    rows = write_eod(source, 24 << 20)
+    started = time.monotonic()
+    inlet.run("ingest", source)
+    full = time.monotonic() - started
+    assert parquet_rows(inlet, "asx_eod") == rows
+    rng = random.Random(3)
+    env = {**os.environ}
+    for trial in range(3):
+        state = tmp_path / f"state-{trial}"
+        env["INLET_STATE_DIR"] = str(state)
+        run = subprocess.Popen([str(inlet.binary), "ingest", str(source)], cwd=inlet.cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        delay = rng.uniform(0.05, full)
+        try:
+            run.wait(timeout=delay)
+        except subprocess.TimeoutExpired:
+            run.send_signal(signal.SIGKILL)
+            run.wait(timeout=30)
+        rerun = subprocess.run([str(inlet.binary), "ingest", str(source)], cwd=inlet.cwd, env=env, capture_output=True, text=True, timeout=300)
+        assert rerun.returncode == 0, f"re-run after a kill at {delay:.2f} s: {rerun.stdout}{rerun.stderr}"
+        written = duckdb.execute(
+            f"SELECT count(*) FROM read_parquet('{state}/buckets/output/asx_eod/**/*.parquet', hive_partitioning=true)"
+        ).fetchone()[0]
+        assert written == rows, f"kill at {delay:.2f} s of {full:.2f} s: {written} rows after the re-run, expected {rows}"
+
+
 def test_eight_concurrent_ingests_lose_no_partition(inlet, tmp_path):
     runs = []
     env = {**os.environ, "INLET_STATE_DIR": str(inlet.state_dir)}

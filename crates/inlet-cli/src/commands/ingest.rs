@@ -2,10 +2,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use inlet_core::archive::ArchiveLimits;
 use inlet_core::drive::{self, Processed, Progress};
 use inlet_core::storage::ObjectLocation;
@@ -111,26 +111,41 @@ fn collect_files(path: &Path) -> std::io::Result<Vec<(PathBuf, String)>> {
 }
 
 /// Runs keys through the core's driver loop with a progress bar that
-/// appears once work takes over a second.
+/// appears once work takes over a second. It counts inputs, and the source
+/// bytes read with their rate, so one large file shows its progress too.
 pub async fn process_keys(engine: &Engine, registrar: &Registrar, keys: Vec<String>, jobs: usize) -> Vec<Processed> {
     let progress = ProgressBar::with_draw_target(Some(keys.len() as u64), ProgressDrawTarget::hidden());
     progress.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} inputs  {msg}")
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} inputs  {prefix}  {msg}")
             .expect("a valid template")
             .progress_chars("=> "),
     );
-    let reveal = {
-        let progress = progress.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            progress.set_draw_target(ProgressDrawTarget::stderr());
-            progress.enable_steady_tick(Duration::from_millis(120));
-        })
+    let started = Instant::now();
+    let bar = Bar(progress.clone());
+    let work = drive::process_keys(engine, registrar, keys, jobs, &bar);
+    tokio::pin!(work);
+    let mut ticks = tokio::time::interval(Duration::from_millis(250));
+    let mut shown = false;
+    let results = loop {
+        tokio::select! {
+            results = &mut work => break results,
+            _ = ticks.tick() => {
+                if !shown && started.elapsed() >= Duration::from_secs(1) {
+                    progress.set_draw_target(ProgressDrawTarget::stderr());
+                    progress.enable_steady_tick(Duration::from_millis(120));
+                    shown = true;
+                }
+                show_bytes(&progress, engine.bytes_read(), started);
+            }
+        }
     };
-    let results = drive::process_keys(engine, registrar, keys, jobs, &Bar(progress.clone())).await;
-    reveal.abort();
     progress.finish_and_clear();
     results
+}
+
+fn show_bytes(progress: &ProgressBar, bytes: u64, started: Instant) {
+    let rate = bytes as f64 / started.elapsed().as_secs_f64().max(0.001);
+    progress.set_prefix(format!("{} read, {}/s", HumanBytes(bytes), HumanBytes(rate as u64)));
 }
 
 struct Bar(ProgressBar);

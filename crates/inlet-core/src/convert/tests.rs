@@ -11,10 +11,22 @@ fn pipeline(yaml: &str) -> Pipeline {
     Pipeline::from_yaml("test.yaml", yaml).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// A target for `p`'s rows from `s3://i/x`, with the default settings.
+fn target_for(p: &Pipeline) -> ConvertTarget<'_> {
+    ConvertTarget {
+        pipeline: p,
+        table: "t",
+        location: None,
+        source_uri: "s3://i/x",
+        memory_budget_bytes: DEFAULT_MEMORY_BUDGET,
+        captures: &[],
+        bytes_read: None,
+    }
+}
+
 fn run(p: &Pipeline, location: Option<&str>, input: &[u8]) -> (Converted, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let target =
-        ConvertTarget { pipeline: p, table: "t", location, source_uri: "s3://input/in/t.csv", memory_budget_bytes: DEFAULT_MEMORY_BUDGET };
+    let target = ConvertTarget { location, source_uri: "s3://input/in/t.csv", ..target_for(p) };
     let converted = convert(&target, input, dir.path()).unwrap_or_else(|e| panic!("{e}"));
     (converted, dir)
 }
@@ -127,8 +139,7 @@ fn time_order_checks_reject_or_fail_with_the_line() {
 
     let p = pipeline(&yaml("fail"));
     let dir = tempfile::tempdir().unwrap();
-    let target =
-        ConvertTarget { pipeline: &p, table: "t", location: None, source_uri: "s3://i/x", memory_budget_bytes: DEFAULT_MEMORY_BUDGET };
+    let target = target_for(&p);
     let err = convert(&target, &input[..], dir.path()).unwrap_err();
     assert_eq!(err.line(), Some(3));
     let text = err.to_string();
@@ -142,8 +153,7 @@ fn header_problems_name_the_column_and_the_fix() {
         "name: s\ntriggers: ['x']\ntable: t\ntime: { column: ts, format: '%Y-%m-%d' }\nunmapped_columns: fail\ncolumns: [{ source: a }]\n",
     );
     let dir = tempfile::tempdir().unwrap();
-    let target =
-        ConvertTarget { pipeline: &p, table: "t", location: None, source_uri: "s3://i/x", memory_budget_bytes: DEFAULT_MEMORY_BUDGET };
+    let target = target_for(&p);
     let err = convert(&target, &b"ts,a,surprise\n2020-01-01,1,2\n"[..], dir.path()).unwrap_err().to_string();
     assert!(err.contains("column \"surprise\" is not described"), "{err}");
     assert!(err.contains("add it to `columns` in test.yaml"), "{err}");
@@ -180,10 +190,12 @@ fn files_rotate_by_size_and_every_row_survives() {
     };
     let mut writer = PartitionedWriter::new(schema, vec!["p".into()], options, dir.path(), "x");
     let rows = 50_000u64;
-    for i in 0..rows {
+    for start in (0..rows).step_by(1000) {
         // Distinct values defeat dictionary encoding, so files grow.
-        let value = format!("{i:08}-{}", i.wrapping_mul(2_654_435_761) % 1_000_003);
-        writer.append(&[format!("{}", i % 2)], [Cell::Str(&value)]).unwrap();
+        let values: StringArray =
+            (start..start + 1000).map(|i| Some(format!("{i:08}-{}", i.wrapping_mul(2_654_435_761) % 1_000_003))).collect();
+        let ids = (start..start + 1000).map(|i| writer.partition_id(&[format!("{}", i % 2)])).collect();
+        writer.write(RecordBatch::try_new(Arc::clone(writer.schema()), vec![Arc::new(values)]).unwrap(), ids).unwrap();
     }
     let files = writer.finish().unwrap();
     assert!(files.len() > 2, "expected several chunks, got {}", files.len());
@@ -208,8 +220,11 @@ fn spread(partitions: u64, rows: u64, budget: usize) -> Vec<(String, u32, u64)> 
         metadata: vec![],
     };
     let mut writer = PartitionedWriter::new(schema, vec!["p".into()], options, dir.path(), "x");
-    for i in 0..rows {
-        writer.append(&[format!("{:04}", i % partitions)], [Cell::Int(i as i64)]).unwrap();
+    for start in (0..rows).step_by(1000) {
+        let end = rows.min(start + 1000);
+        let values = Int64Array::from_iter_values((start..end).map(|i| i as i64));
+        let ids = (start..end).map(|i| writer.partition_id(&[format!("{:04}", i % partitions)])).collect();
+        writer.write(RecordBatch::try_new(Arc::clone(writer.schema()), vec![Arc::new(values)]).unwrap(), ids).unwrap();
     }
     let files = writer.finish().unwrap();
     let read_back: usize = read(&files).iter().map(RecordBatch::num_rows).sum();
@@ -232,4 +247,110 @@ fn a_thousand_partitions_keep_only_a_bounded_number_of_files_open_and_lose_no_ro
         assert_eq!(chunks, (0..chunks.len() as u32).collect::<Vec<_>>(), "{partition}");
     }
     assert_eq!(files, spread(1000, 200_000, budget), "the same input writes the same files");
+}
+
+#[test]
+fn a_named_group_of_the_trigger_that_columns_map_becomes_a_constant_column() {
+    let p = pipeline(
+        r#"
+name: stations
+triggers: ['(?P<station>[a-z]+)_\d{4}\.csv$']
+table: t
+time: { column: t, format: '%Y-%m-%d' }
+columns:
+  - { source: station, type: string }
+  - { source: v, type: float64 }
+"#,
+    );
+    let captures = p.captures_for("in/humboldt_2020.csv");
+    assert_eq!(captures, [("station".to_owned(), "humboldt".to_owned())]);
+    let dir = tempfile::tempdir().unwrap();
+    let target = ConvertTarget { source_uri: "s3://i/in/humboldt_2020.csv", captures: &captures, ..target_for(&p) };
+    let c = convert(&target, &b"t,v\n2020-01-01,1.5\n2020-01-02,2.5\n"[..], dir.path()).unwrap();
+    let batch = &read(&c.data.files)[0];
+    let station = column::<StringArray>(batch, "station");
+    assert_eq!((station.value(0), station.value(1)), ("humboldt", "humboldt"));
+    assert_eq!(column::<Float64Array>(batch, "v").values(), &[1.5, 2.5]);
+}
+
+#[test]
+fn the_bytes_read_are_counted_for_progress_reports() {
+    let p = pipeline(SENSOR);
+    let input = "When,Site,Temperature (C),Count\n2020-12-01 00:00:00,North,12.5,3\n";
+    let counter = std::sync::atomic::AtomicU64::new(0);
+    let dir = tempfile::tempdir().unwrap();
+    let target = ConvertTarget { bytes_read: Some(&counter), ..target_for(&p) };
+    convert(&target, input.as_bytes(), dir.path()).unwrap();
+    assert_eq!(counter.load(std::sync::atomic::Ordering::Relaxed), input.len() as u64);
+}
+
+#[test]
+fn time_order_holds_across_batch_boundaries() {
+    let p = pipeline(
+        "name: s\ntriggers: ['x']\ntable: t\ntime: { column: t, format: epoch_seconds }\nchecks:\n  - { check: monotonic, columns: [time], action: reject }\n  - { check: duplicate_time, columns: [time], action: flag }\n",
+    );
+    // Rows 1..=20000 climb by one second, but every 5000th goes back, and
+    // every row after a batch's worth of rows repeats the one before it.
+    let mut input = String::from("t,v\n");
+    let mut expected_back = 0;
+    for row in 1..=20_000u64 {
+        let time = if row % 5000 == 0 {
+            expected_back += 1;
+            0
+        } else {
+            row
+        };
+        input.push_str(&format!("{time},{row}\n"));
+        if row == read::MAX_BATCH_ROWS as u64 {
+            input.push_str(&format!("{row},{row}\n"));
+        }
+    }
+    let (c, _dir) = run(&p, None, input.as_bytes());
+    assert_eq!(c.counts.rows_rejected, expected_back, "each step back is rejected, wherever a batch ends");
+    assert_eq!(c.counts.rows_out, 20_001 - expected_back);
+    assert_eq!(c.counts.values_flagged, 1, "the repeated time right after a batch boundary is flagged");
+    let lines: Vec<i64> = read(&c.rejects.files).iter().flat_map(|b| column::<Int64Array>(b, "line").values().to_vec()).collect();
+    assert_eq!(lines, [5001, 10002, 15002, 20002]);
+}
+
+#[test]
+fn remove_hides_a_value_from_the_table_and_from_later_checks() {
+    let p = pipeline(
+        "name: s\ntriggers: ['x']\ntable: t\ntime: { column: t, format: epoch_seconds }\ncolumns: [{ source: v, type: int64 }]\nchecks:\n  - { check: fail_max, columns: [v], value: 10, action: remove }\n  - { check: missing, columns: [v], action: flag }\n",
+    );
+    let (c, _dir) = run(&p, None, b"t,v\n1,5\n2,50\n3,\n");
+    let batch = &read(&c.data.files)[0];
+    let v = column::<Int64Array>(batch, "v");
+    assert_eq!((v.value(0), v.is_null(1), v.is_null(2)), (5, true, true));
+    assert_eq!(column::<Int32Array>(batch, "qc_v").values(), &[0, 4 | 1, 1], "removed, then missing");
+}
+
+#[test]
+fn the_first_line_to_fail_names_the_error_whichever_check_it_is() {
+    let p = pipeline(
+        "name: s\ntriggers: ['x']\ntable: t\nreader: { on_bad_value: fail }\ntime: { column: t, format: epoch_seconds }\ncolumns: [{ source: v, type: float64 }]\nchecks:\n  - { check: fail_max, columns: [v], value: 10, action: fail }\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let target = target_for(&p);
+    // Line 3 breaks the bound, line 4 is no number: the bound's error comes first.
+    let err = convert(&target, &b"t,v\n1,5\n2,50\n3,abc\n"[..], dir.path()).unwrap_err();
+    assert_eq!(err.line(), Some(3), "{err}");
+    assert!(err.to_string().contains("fail_max"), "{err}");
+    let err = convert(&target, &b"t,v\n1,5\n2,abc\n3,50\n"[..], dir.path()).unwrap_err();
+    assert_eq!(err.line(), Some(3), "{err}");
+    assert!(matches!(err, ConvertError::BadValue { .. }), "{err}");
+}
+
+#[test]
+fn a_five_megabyte_line_is_one_value() {
+    let p = pipeline(SENSOR);
+    let long = "x".repeat(5 << 20);
+    let input = format!("When,Site,Temperature (C),Count\n2020-12-01 00:00:00,{long},1,1\n2020-12-01 00:01:00,short,2,2\n");
+    let (c, _dir) = run(&p, None, input.as_bytes());
+    assert_eq!(c.counts.rows_out, 2);
+    let sites: Vec<usize> = read(&c.data.files)
+        .iter()
+        .flat_map(|b| column::<StringArray>(b, "site").iter().map(|s| s.unwrap().len()).collect::<Vec<_>>())
+        .collect();
+    assert_eq!(sites, [5 << 20, 5]);
 }

@@ -76,6 +76,7 @@ impl Engine {
         let route = route.clone();
         let workdir = workdir.to_owned();
         let memory_budget_bytes = self.config.memory_budget_bytes;
+        let bytes_read = Arc::clone(&self.bytes_read);
         let (watched, read_error) = WatchedReader::new(SyncIoBridge::new(body));
         let converted = tokio::task::spawn_blocking(move || {
             let target = ConvertTarget {
@@ -84,6 +85,8 @@ impl Engine {
                 location: route.location.as_deref(),
                 source_uri: &source_uri,
                 memory_budget_bytes,
+                captures: &route.captures,
+                bytes_read: Some(&bytes_read),
             };
             convert::convert(&target, watched, &workdir)
         })

@@ -23,6 +23,7 @@ mod load;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use inlet_contract::InputKind;
@@ -244,11 +245,19 @@ pub struct Engine {
     store: Arc<dyn ObjectStore>,
     pipelines: Arc<PipelineSet>,
     config: EngineConfig,
+    /// Source bytes converted so far, by every load of this engine.
+    bytes_read: Arc<AtomicU64>,
 }
 
 impl Engine {
     pub fn new(store: Arc<dyn ObjectStore>, pipelines: Arc<PipelineSet>, config: EngineConfig) -> Self {
-        Self { store, pipelines, config }
+        Self { store, pipelines, config, bytes_read: Arc::default() }
+    }
+
+    /// Source bytes this engine's conversions have read so far: a progress
+    /// report's measure of a large file's progress.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read.load(Ordering::Relaxed)
     }
 
     pub fn config(&self) -> &EngineConfig {

@@ -289,10 +289,12 @@ impl Pipeline {
             } else if !names_seen.insert(name.clone()) {
                 err(&format!("columns[{i}].name"), format!("{name:?} is used by more than one column"), "give each column its own name");
             }
-            if !def.reader.header && !def.reader.column_names.is_empty() && !def.reader.column_names.contains(&mapping.source) {
+            let captured = triggers.iter().any(|regex| regex.capture_names().flatten().any(|group| group == mapping.source));
+            if !def.reader.header && !def.reader.column_names.is_empty() && !def.reader.column_names.contains(&mapping.source) && !captured
+            {
                 err(
                     &format!("columns[{i}].source"),
-                    format!("{:?} is not one of reader.column_names", mapping.source),
+                    format!("{:?} is not one of reader.column_names, nor a named group of a trigger", mapping.source),
                     "use a name from reader.column_names",
                 );
             }
@@ -461,6 +463,19 @@ impl Pipeline {
         })
     }
 
+    /// The named groups of the first trigger that matches `key`, with what
+    /// they matched: a reader adds the ones `columns` maps as constant columns.
+    pub fn captures_for(&self, key: &str) -> Vec<(String, String)> {
+        let Some((regex, captures)) = self.triggers.iter().find_map(|regex| regex.captures(key).map(|c| (regex, c))) else {
+            return Vec::new();
+        };
+        regex
+            .capture_names()
+            .flatten()
+            .filter_map(|name| captures.name(name).map(|value| (name.to_owned(), value.as_str().to_owned())))
+            .collect()
+    }
+
     fn location_for(&self, key: &str) -> Option<&str> {
         self.locations.iter().find(|(_, regex)| regex.is_match(key)).map(|(name, _)| name.as_str())
     }
@@ -573,6 +588,8 @@ pub struct Route {
     pub pipeline: Arc<Pipeline>,
     pub table: String,
     pub location: Option<String>,
+    /// The named groups of the trigger that matched, with their values.
+    pub captures: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -712,7 +729,8 @@ impl PipelineSet {
                 file: pipeline.source_file.clone(),
             });
         }
-        Ok(Route { pipeline: Arc::clone(pipeline), table, location })
+        let captures = pipeline.captures_for(key);
+        Ok(Route { pipeline: Arc::clone(pipeline), table, location, captures })
     }
 }
 
