@@ -20,6 +20,7 @@ mod plan;
 pub mod read;
 mod read_ahead;
 mod sink;
+mod spill;
 mod typing;
 
 pub use sink::{PartitionedWriter, SinkError, SinkOptions, WrittenFile};

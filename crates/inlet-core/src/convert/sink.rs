@@ -13,7 +13,11 @@
 //!   is flushed to its file;
 //! - at most [`max_open_files`] files are open at once: a partition that needs
 //!   one beyond that closes the least recently written, which later continues
-//!   in a new chunk.
+//!   in a new chunk;
+//! - once a partition that gave up its file that way comes back, the input's
+//!   partitions come in no useful order, and the rest of its rows are set
+//!   aside by partition bucket and written a bucket at a time at the end
+//!   (see [`super::spill`]), so each partition gets a few files, not a swarm.
 //!
 //! Every decision follows the input's order and the settings alone, never
 //! timing or free memory, so a re-run writes the same files under the same names.
@@ -33,6 +37,7 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 
+use super::spill::{Spill, SpilledBucket};
 use crate::partition::Partition;
 use crate::pipeline::Compression;
 
@@ -72,11 +77,20 @@ struct PartitionState {
     /// When a slice was last written to its open file, in slices: for closing
     /// the least recently written file first.
     last_written: u64,
+    /// Its file was closed to make room for another partition's.
+    evicted: bool,
 }
 
 /// Open files beyond the first few cost memory even when flushed (encoder
 /// state, write buffers); this many bytes of budget buy one more open file.
 const BUDGET_PER_OPEN_FILE: usize = 1 << 20;
+
+/// A column chunk's dictionary grows to this size before the column falls
+/// back to plain encoding. Codes, names and times stay far below it, while a
+/// column of mostly distinct values (volumes, counts) stops interning early:
+/// at parquet's default of 1 MiB, interning such a column in full was a fifth
+/// of the encoding thread's time in profiles.
+const DICTIONARY_BYTES: usize = 128 << 10;
 
 /// Batches on their way to the encoding thread; each is about 1 MiB.
 const BATCHES_IN_FLIGHT: usize = 2;
@@ -87,11 +101,19 @@ pub fn max_open_files(memory_budget_bytes: usize) -> usize {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("writing Parquet for partition {partition}: {source}")]
-pub struct SinkError {
-    pub partition: String,
-    #[source]
-    pub source: parquet::errors::ParquetError,
+pub enum SinkError {
+    #[error("writing Parquet for partition {partition}: {source}")]
+    Parquet {
+        partition: String,
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    #[error("setting rows aside in {} (is the work directory's disk full?): {source}", path.display())]
+    Spill {
+        path: PathBuf,
+        #[source]
+        source: arrow_schema::ArrowError,
+    },
 }
 
 /// Rows on their way to the encoding thread: a batch, the partition of each
@@ -187,7 +209,7 @@ impl PartitionedWriter {
         let batches = std::mem::take(&mut self.pending);
         let batch = match batches.len() {
             1 => batches.into_iter().next().expect("one batch"),
-            _ => concat_batches(&self.schema, &batches).map_err(|e| SinkError { partition: "(any)".into(), source: e.into() })?,
+            _ => concat_batches(&self.schema, &batches).map_err(|e| SinkError::Parquet { partition: "(any)".into(), source: e.into() })?,
         };
         let shipment =
             Shipment { batch, ids: std::mem::take(&mut self.pending_ids), new_partitions: std::mem::take(&mut self.new_partitions) };
@@ -229,6 +251,7 @@ struct Files {
     slices_written: u64,
     written: Vec<WrittenFile>,
     files_opened: u64,
+    spill: Option<Spill>,
 }
 
 impl Files {
@@ -240,6 +263,7 @@ impl Files {
         let metadata = options.metadata.iter().map(|(k, v)| KeyValue::new(k.clone(), v.clone())).collect();
         let mut properties = WriterProperties::builder()
             .set_compression(compression)
+            .set_dictionary_page_size_limit(DICTIONARY_BYTES)
             .set_max_row_group_row_count(Some(options.row_group_rows))
             .set_key_value_metadata(Some(metadata))
             .set_created_by(format!("inlet {}", env!("CARGO_PKG_VERSION")));
@@ -262,6 +286,7 @@ impl Files {
             slices_written: 0,
             written: Vec::new(),
             files_opened: 0,
+            spill: None,
         }
     }
 
@@ -273,11 +298,15 @@ impl Files {
                 file: None,
                 next_chunk: 0,
                 last_written: 0,
+                evicted: false,
             }));
             self.write_batch(&shipment.batch, &shipment.ids)?;
         }
-        for id in 0..self.partitions.len() {
-            self.close_file(id)?;
+        self.close_all_files()?;
+        if let Some(spill) = self.spill.take() {
+            for bucket in spill.finish()? {
+                self.write_back(bucket)?;
+            }
         }
         self.written.sort_by(|a, b| (&a.partition, a.chunk).cmp(&(&b.partition, b.chunk)));
         Ok(self.written)
@@ -285,11 +314,46 @@ impl Files {
 
     fn error(&self, id: usize) -> impl Fn(parquet::errors::ParquetError) -> SinkError + use<> {
         let partition = self.partitions[id].partition.to_string();
-        move |source| SinkError { partition: partition.clone(), source }
+        move |source| SinkError::Parquet { partition: partition.clone(), source }
+    }
+
+    /// Writes a batch to its partitions' files, or sets it aside once the
+    /// input has shown its partitions come in no useful order.
+    fn write_batch(&mut self, batch: &RecordBatch, ids: &[usize]) -> Result<(), SinkError> {
+        if self.spill.is_none() && self.returns_after_eviction(ids) {
+            self.close_all_files()?;
+            self.spill = Some(Spill::new(&self.schema, &self.workdir, &self.file_prefix));
+        }
+        match &mut self.spill {
+            Some(spill) => spill.write(batch, ids),
+            None => self.write_to_files(batch, ids),
+        }
+    }
+
+    /// Whether a partition of `ids` had its file closed for another's.
+    fn returns_after_eviction(&self, ids: &[usize]) -> bool {
+        ids.iter().any(|id| self.partitions[*id].evicted && self.partitions[*id].file.is_none())
+    }
+
+    /// Writes a bucket of set-aside rows to files of their own, then closes
+    /// them: no later row belongs to the bucket's partitions.
+    fn write_back(&mut self, bucket: SpilledBucket) -> Result<(), SinkError> {
+        for batch in bucket.read_back()? {
+            let (batch, ids) = batch?;
+            self.write_to_files(&batch, &ids)?;
+        }
+        self.close_all_files()
+    }
+
+    fn close_all_files(&mut self) -> Result<(), SinkError> {
+        for id in 0..self.partitions.len() {
+            self.close_file(id)?;
+        }
+        Ok(())
     }
 
     /// Splits a batch by partition and writes each slice.
-    fn write_batch(&mut self, batch: &RecordBatch, ids: &[usize]) -> Result<(), SinkError> {
+    fn write_to_files(&mut self, batch: &RecordBatch, ids: &[usize]) -> Result<(), SinkError> {
         // Sorted input puts a whole batch in one partition: no copy then.
         if ids.iter().all(|id| *id == ids[0]) {
             self.write_slice(ids[0], batch)?;
@@ -327,6 +391,7 @@ impl Files {
                 .min_by_key(|other| self.partitions[*other].last_written)
                 .expect("a file is open");
             self.close_file(least_recent)?;
+            self.partitions[least_recent].evicted = true;
         }
         let err = self.error(id);
         self.files_opened += 1;
@@ -371,7 +436,7 @@ impl Files {
 }
 
 /// Row indices per partition id, partitions in the order they first appear.
-fn group_rows(ids: &[usize]) -> Vec<(usize, Vec<u32>)> {
+pub(super) fn group_rows(ids: &[usize]) -> Vec<(usize, Vec<u32>)> {
     let mut order: Vec<usize> = Vec::new();
     let mut rows: HashMap<usize, Vec<u32>> = HashMap::new();
     for (row, id) in ids.iter().enumerate() {

@@ -178,6 +178,16 @@ fn invalid_utf8_rejects_the_row_only() {
 }
 
 #[test]
+fn a_character_split_across_two_fields_is_not_valid_text() {
+    // The two fields end to end would read "é1", yet neither is UTF-8.
+    let (c, _dir) = run(&pipeline(SENSOR), None, b"When,Site,Temperature (C),Count\n2020-12-01 00:00:00,\xc3,\xa91,1\n");
+    assert_eq!((c.counts.rows_out, c.counts.rows_rejected), (0, 1));
+    let rejects = &read(&c.rejects.files)[0];
+    assert_eq!(column::<StringArray>(rejects, "check_name").value(0), "encoding");
+    assert_eq!(column::<StringArray>(rejects, "column_name").value(0), "Site", "the source column at fault");
+}
+
+#[test]
 fn files_rotate_by_size_and_every_row_survives() {
     let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Utf8, true)]));
     let dir = tempfile::tempdir().unwrap();
@@ -207,9 +217,10 @@ fn files_rotate_by_size_and_every_row_survives() {
     assert_eq!(p0, (0..p0.len() as u32).collect::<Vec<_>>());
 }
 
-/// Writes `rows` rows spread round-robin over `partitions` partitions and
-/// returns the files' (partition, chunk, rows).
-fn spread(partitions: u64, rows: u64, budget: usize) -> Vec<(String, u32, u64)> {
+/// Writes rows `0..rows`, row `i` to partition `partition_of(i)`, and returns
+/// the files' (partition, chunk, rows), after checking that every row is in
+/// them once and that nothing else is left in the work directory.
+fn spread(rows: u64, budget: usize, partition_of: impl Fn(u64) -> u64) -> Vec<(String, u32, u64)> {
     let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, true)]));
     let dir = tempfile::tempdir().unwrap();
     let options = SinkOptions {
@@ -223,30 +234,61 @@ fn spread(partitions: u64, rows: u64, budget: usize) -> Vec<(String, u32, u64)> 
     for start in (0..rows).step_by(1000) {
         let end = rows.min(start + 1000);
         let values = Int64Array::from_iter_values((start..end).map(|i| i as i64));
-        let ids = (start..end).map(|i| writer.partition_id(&[format!("{:04}", i % partitions)])).collect();
+        let ids = (start..end).map(|i| writer.partition_id(&[format!("{:04}", partition_of(i))])).collect();
         writer.write(RecordBatch::try_new(Arc::clone(writer.schema()), vec![Arc::new(values)]).unwrap(), ids).unwrap();
     }
     let files = writer.finish().unwrap();
-    let read_back: usize = read(&files).iter().map(RecordBatch::num_rows).sum();
-    assert_eq!(read_back as u64, rows, "every row is in a file");
+    let mut values: Vec<i64> = read(&files).iter().flat_map(|b| column::<Int64Array>(b, "v").values().to_vec()).collect();
+    values.sort_unstable();
+    assert_eq!(values, (0..rows as i64).collect::<Vec<_>>(), "every row is in a file, once");
+    let mut left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    left.retain(|name| !files.iter().any(|f| f.path.file_name() == Some(name)));
+    assert!(left.is_empty(), "left in the work directory: {left:?}");
     files.iter().map(|f| (f.partition.path(), f.chunk, f.rows)).collect()
 }
 
-#[test]
-fn a_thousand_partitions_keep_only_a_bounded_number_of_files_open_and_lose_no_row() {
-    let budget = 4 << 20;
-    let open_at_most = max_open_files(budget) as u64;
-    assert!(open_at_most < 1000);
-    let files = spread(1000, 200_000, budget);
-    let partitions: std::collections::BTreeSet<&String> = files.iter().map(|(p, _, _)| p).collect();
-    assert_eq!(partitions.len(), 1000);
-    assert!(files.len() > 1000, "partitions beyond the open-file cap continue in new chunks");
-    // Chunks count up from 0 within each partition.
-    for partition in partitions {
-        let chunks: Vec<u32> = files.iter().filter(|(p, _, _)| p == partition).map(|(_, c, _)| *c).collect();
-        assert_eq!(chunks, (0..chunks.len() as u32).collect::<Vec<_>>(), "{partition}");
+/// The chunks of each partition, which must count up from 0.
+fn chunks_per_partition(files: &[(String, u32, u64)]) -> std::collections::BTreeMap<&str, u32> {
+    let mut chunks = std::collections::BTreeMap::new();
+    for (partition, chunk, _) in files {
+        let next = chunks.entry(partition.as_str()).or_insert(0);
+        assert_eq!(*chunk, *next, "{partition}: chunks count up from 0 in file order");
+        *next += 1;
     }
-    assert_eq!(files, spread(1000, 200_000, budget), "the same input writes the same files");
+    chunks
+}
+
+#[test]
+fn a_thousand_partitions_in_no_order_are_set_aside_by_bucket_and_get_two_files_each() {
+    // 1,000 partitions over 128 buckets is 8 a bucket, under this budget's cap.
+    let budget = 16 << 20;
+    assert!(max_open_files(budget) < 1000 && max_open_files(budget) >= 1000_usize.div_ceil(spill::BUCKETS));
+    let round_robin = |i: u64| i % 1000;
+    let files = spread(200_000, budget, round_robin);
+    let chunks = chunks_per_partition(&files);
+    assert_eq!(chunks.len(), 1000);
+    // Row by row, each partition would get a file per batch it appears in:
+    // 200 here. Its first file is from before the disorder showed; the rest
+    // of its rows come back from its bucket as one file.
+    assert!(chunks.values().all(|n| *n <= 2), "{:?}", chunks.values().max());
+    assert_eq!(files, spread(200_000, budget, round_robin), "the same input writes the same files");
+}
+
+#[test]
+fn partitions_beyond_the_open_file_cap_that_come_in_runs_are_never_set_aside() {
+    let budget = 4 << 20;
+    assert!(max_open_files(budget) < 1000);
+    let files = spread(200_000, budget, |i| i / 200);
+    assert_eq!(files.len(), 1000, "one file per partition");
+}
+
+#[test]
+fn more_partitions_to_a_bucket_than_files_may_be_open_still_lose_no_row() {
+    let budget = 4 << 20;
+    let partitions = 40 * spill::BUCKETS as u64;
+    assert!(partitions / spill::BUCKETS as u64 > max_open_files(budget) as u64);
+    let files = spread(100_000, budget, |i| (i * 7919) % partitions);
+    assert_eq!(chunks_per_partition(&files).len() as u64, partitions);
 }
 
 #[test]

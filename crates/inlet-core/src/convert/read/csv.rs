@@ -105,16 +105,21 @@ impl<R: Read> CsvReader<R> {
 
     /// Adds the current record to `batch`, or its rejection.
     fn add_record(&self, line: u64, batch: &mut RawBatchBuilder) {
-        // The whole record is checked at once; the field at fault is found
-        // only for the rare record that fails.
-        if std::str::from_utf8(self.record.as_slice()).is_err() {
-            let field = self.record.iter().position(|f| std::str::from_utf8(f).is_err()).unwrap_or(0);
-            batch.reject(ReaderRejection::encoding(line, field, self.columns.get(field).cloned(), self.lossy_record()));
-        } else if self.record.len() != self.columns.len() {
-            batch.reject(ReaderRejection::shape(line, self.columns.len(), self.record.len(), self.lossy_record()));
-        } else {
-            let fields = self.record.iter().map(|f| std::str::from_utf8(f).expect("checked above"));
-            batch.push_row(line, fields);
+        // The fields lie end to end in one buffer, which is checked at once;
+        // each field is then valid if it starts and ends on a character
+        // boundary. The field at fault is looked for only when one is not.
+        let text = std::str::from_utf8(self.record.as_slice()).ok();
+        let ranges = || (0..self.record.len()).map(|i| self.record.range(i).expect("a field of the record"));
+        let valid = text.filter(|text| ranges().all(|r| text.is_char_boundary(r.start) && text.is_char_boundary(r.end)));
+        match valid {
+            None => {
+                let field = self.record.iter().position(|f| std::str::from_utf8(f).is_err()).unwrap_or(0);
+                batch.reject(ReaderRejection::encoding(line, field, self.columns.get(field).cloned(), self.lossy_record()));
+            }
+            Some(_) if self.record.len() != self.columns.len() => {
+                batch.reject(ReaderRejection::shape(line, self.columns.len(), self.record.len(), self.lossy_record()));
+            }
+            Some(text) => batch.push_row(line, ranges().map(|r| &text[r])),
         }
     }
 }
