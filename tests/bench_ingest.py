@@ -10,6 +10,10 @@ Scenarios, all at --mib (1 GiB unless told):
   zip       the same CSV inside a zip (inlet only: the peers do not read zip)
   daily     a CSV of daily rows over three years in random day order,
             partitioned by year, month and day (1,096 partitions)
+  grid      one ESRI ASCII grid, 839 columns wide like the BOM's, through the
+            bom_radiation pipeline (inlet only: no peer reads the format)
+  jsonl     a CYI JSON-lines export through the cyi_exports pipeline, beside
+            DuckDB's read_json writing the same columns
 
 Peers, doing the same conversion:
   pyarrow   the awswrangler approach: read the whole CSV into an Arrow table,
@@ -24,7 +28,7 @@ catalog, exactly-once names); the figures show what that costs.
 With --kills N, inlet is also killed (SIGKILL) at N random points of the csv
 scenario; after each kill a re-run must leave exactly the input's rows.
 
-Usage: .venv/bin/python tests/bench_ingest.py [--mib 1024] [--runs 1] [--scenarios csv,zip,daily] [--kills 3]
+Usage: .venv/bin/python tests/bench_ingest.py [--mib 1024] [--runs 1] [--scenarios csv,zip,daily,grid,jsonl] [--kills 3]
 Build first with: cargo build --release -p inlet-cli
 """
 import argparse
@@ -95,6 +99,57 @@ local = pl.col("date").str.strptime(pl.Datetime("ms"), "%Y%m%d")
    .sink_parquet(pl.PartitionBy(out, key=keys, include_key=False), compression="snappy", mkdir=True))
 """
 
+DUCKDB_JSON_PEER = r"""
+import sys, duckdb
+src, out = sys.argv[1], sys.argv[2]
+con = duckdb.connect()
+con.execute("SET TimeZone = 'UTC'")
+con.execute(f'''
+COPY (
+  SELECT CAST(timestamp AS TIMESTAMPTZ) AS time, station.id AS station__id, station.name AS station__name,
+         pm25, pm10, no2, '2024-01-15' AS export_date
+  FROM read_json('{src}', format = 'newline_delimited', columns = {{
+    'timestamp': 'VARCHAR', 'station': 'STRUCT(id VARCHAR, name VARCHAR)', 'pm25': 'DOUBLE',
+    'pm10': 'DOUBLE', 'no2': 'DOUBLE', 'firmware': 'VARCHAR'}})
+) TO '{out}' (FORMAT parquet, COMPRESSION snappy, PARTITION_BY (export_date))
+''')
+"""
+
+
+def write_grid(path, size):
+    """One ESRI ASCII grid of about `size` bytes, 839 columns wide, every
+    seventh cell NODATA; returns the number of cells with a value."""
+    ncols = 839
+    rows = [" ".join("-999" if (col + r) % 7 == 0 else f"{(col * 37 + r * 11) % 1200}.{r % 10}" for col in range(ncols)) + "\n" for r in range(64)]
+    nrows = max(1, size // len(rows[0]))
+    with open(path, "w") as out:
+        out.write(f"ncols {ncols}\nnrows {nrows}\nxllcorner 112.0\nyllcorner -44.0\ncellsize 0.0001\nNODATA_value -999\n")
+        for r in range(nrows):
+            out.write(rows[r % 64])
+    per_row = [sum(1 for col in range(ncols) if (col + r) % 7) for r in range(64)]
+    return sum(per_row[r % 64] for r in range(nrows))
+
+
+def write_jsonl(path, size):
+    """A CYI air-quality export of about `size` bytes; returns its line count."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines, written = 0, 0
+    with open(path, "w") as out:
+        while written < size:
+            block = []
+            for i in range(lines, lines + 10_000):
+                hour, station = divmod(i, 50)
+                block.append(
+                    f'{{"timestamp":"2024-{1 + hour // 720 % 12:02}-{1 + hour // 24 % 28:02}T{hour % 24:02}:00:00Z",'
+                    f'"station":{{"id":"S{station:02}","name":"Station {station}"}},'
+                    f'"pm25":{(i * 7) % 400 / 10},"pm10":{(i * 13) % 900 / 10},"no2":{(i * 3) % 500 / 10},"firmware":"2.3.1"}}\n'
+                )
+            text = "".join(block)
+            out.write(text)
+            written += len(text)
+            lines += len(block)
+    return lines
+
 
 def polars_installed():
     return subprocess.run([sys.executable, "-c", "import polars"], capture_output=True).returncode == 0
@@ -125,16 +180,22 @@ def run_tool(name, argv, folder, rows):
     return seconds, peak
 
 
-def scenario(name, args, work, source, rows, keys, pipelines=None, peers=True):
-    """Runs inlet and (when `peers`) each peer `args.runs` times on `source`; prints the table."""
-    table = "asx_daily" if pipelines else "asx_eod"
+def csv_peers(source, keys):
+    """The peers that convert the asx_eod CSV, as commands given an output folder."""
+    peers = {
+        "pyarrow": lambda out: [sys.executable, "-c", PYARROW_PEER, str(source), str(out), keys],
+        "duckdb": lambda out: [sys.executable, "-c", DUCKDB_PEER, str(source), str(out), keys],
+    }
+    if polars_installed():
+        peers["polars"] = lambda out: [sys.executable, "-c", POLARS_PEER, str(source), str(out), keys]
+    return peers
+
+
+def scenario(name, args, work, source, rows, keys, pipelines=None, peers=None, table="asx_eod", inlet_input=None):
+    """Runs inlet and each of `peers` `args.runs` times on `source`; prints the table."""
     inlet = [str(args.inlet), *(["--pipelines", str(pipelines)] if pipelines else [])]
-    tools = {"inlet": lambda out: [*inlet, "--state-dir", str(out), "ingest", str(source)]}
-    if peers:
-        tools["pyarrow"] = lambda out: [sys.executable, "-c", PYARROW_PEER, str(source), str(out), keys]
-        tools["duckdb"] = lambda out: [sys.executable, "-c", DUCKDB_PEER, str(source), str(out), keys]
-        if polars_installed():
-            tools["polars"] = lambda out: [sys.executable, "-c", POLARS_PEER, str(source), str(out), keys]
+    tools = {"inlet": lambda out: [*inlet, "--state-dir", str(out), "ingest", str(inlet_input or source)]}
+    tools.update(peers or {})
     size_mb = source.stat().st_size / 1e6
     print(f"\n== {name}: {source.name}, {size_mb:,.0f} MB, {rows:,} rows, partitioned by {keys}; median of {args.runs}", flush=True)
     results = {}
@@ -193,7 +254,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mib", type=int, default=1024, help="input size in MiB (default 1024)")
     parser.add_argument("--runs", type=int, default=1, help="runs per tool and scenario; the median is reported (default 1)")
-    parser.add_argument("--scenarios", default="csv,zip,daily", help="which of csv, zip, daily to run (default all)")
+    parser.add_argument("--scenarios", default="csv,zip,daily,grid,jsonl", help="which of csv, zip, daily, grid, jsonl to run (default all)")
     parser.add_argument("--kills", type=int, default=0, help="SIGKILL inlet at this many random points of the csv ingest")
     target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
     parser.add_argument("--inlet", type=Path, default=target / "release" / "inlet")
@@ -209,12 +270,12 @@ def main():
         rows = write_eod(source, args.mib << 20, seed=42)
         results = {}
         if "csv" in chosen or args.kills:
-            results["csv"] = scenario("csv", args, work, source, rows, "year,month")
+            results["csv"] = scenario("csv", args, work, source, rows, "year,month", peers=csv_peers(source, "year,month"))
         if "zip" in chosen:
             archive = work / "asx_eod_bench.zip"
             with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
                 z.write(source, source.name)
-            scenario("zip", args, work, archive, rows, "year,month", peers=False)
+            scenario("zip", args, work, archive, rows, "year,month")
             archive.unlink()
         if args.kills:
             kill_and_rerun(args, work, source, rows, args.kills, results["csv"]["inlet"][0])
@@ -223,7 +284,21 @@ def main():
             daily = work / "asx_daily_bench.csv"
             daily_rows = write_eod_daily(daily, args.mib << 20)
             pipelines = daily_pipeline(REPO, work / "pipelines")
-            scenario("daily", args, work, daily, daily_rows, "year,month,day", pipelines=pipelines)
+            keys = "year,month,day"
+            scenario("daily", args, work, daily, daily_rows, keys, pipelines=pipelines, peers=csv_peers(daily, keys), table="asx_daily")
+            daily.unlink()
+        if "grid" in chosen:
+            grid = work / "solar_ghi_20240115_03UT.txt"
+            cells = write_grid(grid, args.mib << 20)
+            scenario("grid", args, work, grid, cells, "year,month,day,hour", table="bom_radiation")
+            grid.unlink()
+        if "jsonl" in chosen:
+            drop = work / "jsonl-drop"
+            export = drop / "cyi" / "air_quality" / "2024-01-15" / "export.jsonl"
+            lines = write_jsonl(export, args.mib << 20)
+            peers = {"duckdb": lambda out: [sys.executable, "-c", DUCKDB_JSON_PEER, str(export), str(out)]}
+            scenario("jsonl", args, work, export, lines, "export_date", peers=peers, table="cyi_air_quality", inlet_input=drop)
+            shutil.rmtree(drop)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

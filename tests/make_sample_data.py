@@ -5,8 +5,15 @@
 - buoy.z06.00.20210115.000000.tar.gz  morro buoy, 4 kinds, with macOS ._ debris to be skipped
 - asx_eod_20201201.csv, 20201202.txt  header-less end-of-day prices
 - asx_eod_20201203.csv                the same with a few bad rows, to show the rejects table
+- solar_ghi_20240115_03UT.txt,
+  solar_dni_20240115_03UT.txt         BOM hourly radiation, ESRI ASCII grids at 0.5° over
+                                      Australia (the real ones are 0.05°), sea cells NODATA
+- cyi/air_quality/2024-01-15/export.jsonl
+                                      a CYI daily JSON-lines export: hourly readings of two
+                                      stations, the station nested, a firmware field no pipeline names
 """
 import gzip
+import json
 import io
 import math
 import random
@@ -76,6 +83,43 @@ def asx_rows(day, rng, tickers):
     return rows
 
 
+def solar_grid(kind, rng):
+    """An ESRI ASCII grid over Australia: land cells get a midday-ish value, the sea NODATA."""
+    ncols, nrows, x, y, size = 84, 68, 112.0, -44.0, 0.5
+    header = [f"ncols {ncols}", f"nrows {nrows}", f"xllcorner {x}", f"yllcorner {y}", f"cellsize {size}", "NODATA_value -999"]
+    peak = {"ghi": 1050.0, "dni": 900.0}[kind]
+    rows = []
+    for row in range(nrows):
+        lat = y + (nrows - 1 - row + 0.5) * size
+        cells = []
+        for col in range(ncols):
+            lon = x + (col + 0.5) * size
+            on_land = ((lon - 134) / 19) ** 2 + ((lat + 26) / 14) ** 2 <= 1
+            value = peak * math.cos(math.radians(lat + 21)) + rng.uniform(-40, 40)
+            cells.append(f"{value:.1f}" if on_land else "-999")
+        rows.append(" ".join(cells))
+    return "\n".join(header + rows) + "\n"
+
+
+def air_quality_lines(day, rng):
+    stations = [("NIC01", "Nicosia"), ("LIM02", "Limassol")]
+    lines = []
+    for hour in range(24):
+        for station_id, name in stations:
+            reading = {
+                "timestamp": (day + timedelta(hours=hour)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "station": {"id": station_id, "name": name},
+                "pm25": round(rng.uniform(5, 40), 1),
+                "pm10": round(rng.uniform(10, 60), 1),
+                "no2": round(rng.uniform(2, 50), 1),
+                "firmware": "2.3.1",
+            }
+            if hour == 5 and station_id == "LIM02":
+                reading["pm25"] = None  # a sensor gap: the value is missing and flagged
+            lines.append(json.dumps(reading))
+    return "\n".join(lines) + "\n"
+
+
 def main():
     rng = random.Random(20210115)
     day = datetime(2021, 1, 15)
@@ -101,6 +145,13 @@ def main():
     rows[11] = "BAD3,2020-12-03,1.000,2.000,0.500,1.000,100"     # wrong date format: type, rejected
     rows[15] = "BAD4,20201203,1.000,2.000"                       # short record: shape, rejected
     (HERE / "asx_eod_20201203.csv").write_text("\n".join(rows) + "\n")
+
+    for kind in ("ghi", "dni"):
+        (HERE / f"solar_{kind}_20240115_03UT.txt").write_text(solar_grid(kind, rng))
+
+    export = HERE / "cyi" / "air_quality" / "2024-01-15" / "export.jsonl"
+    export.parent.mkdir(parents=True, exist_ok=True)
+    export.write_text(air_quality_lines(datetime(2024, 1, 14), rng))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Each Lambda binary under cargo-lambda's Runtime API emulator, fed the real
 SQS messages moto produced, against moto's S3 and Glue."""
+import gzip
 import io
 import json
 import zipfile
@@ -120,3 +121,32 @@ def test_a_direct_s3_event_and_a_test_event(aws, emulator, tmp_path):
     test_event = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2026-01-01T00:00:00Z", "Bucket": "input"}
     answer = invoke(emulator, "unzip", {"Records": [{"messageId": "t", "body": json.dumps(test_event), "eventSource": "aws:sqs", "receiptHandle": "r", "attributes": {}, "messageAttributes": {}}]}, tmp_path)
     assert answer == {"batchItemFailures": [], "results": []}
+
+
+def test_grids_and_json_lines_are_routed_loaded_and_registered(aws, emulator, tmp_path):
+    s3, sqs, queues, glue = aws["s3"], aws["sqs"], aws["queues"], aws["glue"]
+    grid = (REPO / "data" / "solar_ghi_20240115_03UT.txt").read_bytes()
+    export = (REPO / "data" / "cyi" / "air_quality" / "2024-01-15" / "export.jsonl").read_bytes()
+    s3.put_object(Bucket="input", Key="in/bom/solar_ghi_20240115_03UT.txt", Body=grid)
+    s3.put_object(Bucket="input", Key="in/cyi/air_quality/2024-01-15/export.jsonl", Body=export)
+    s3.put_object(Bucket="input", Key="in/cyi/air_quality/2024-01-16/export.json.gz", Body=gzip.compress(export, mtime=0))
+
+    answer = invoke(emulator, "pipeline-runner", sqs_event(take(sqs, queues["runner"])), tmp_path)
+    assert answer["batchItemFailures"] == []
+    outcomes = sorted((r["outcome"], r.get("table")) for r in answer["results"])
+    assert outcomes == [("forwarded", None), ("loaded", "bom_radiation"), ("loaded", "cyi_air_quality")], answer
+    answer = invoke(emulator, "unzip", sqs_event(take(sqs, queues["unzip"])), tmp_path)
+    assert [r["outcome"] for r in answer["results"]] == ["expanded"], answer
+    answer = invoke(emulator, "pipeline-runner", sqs_event([m for m in take(sqs, queues["runner"]) if "s3:TestEvent" not in m["Body"]]), tmp_path)
+    assert [(r["outcome"], r["table"]) for r in answer["results"]] == [("loaded", "cyi_air_quality")], answer
+
+    answer = invoke(emulator, "partitioner", sqs_event(take(sqs, queues["partitioner"])), tmp_path)
+    assert answer["batchItemFailures"] == []
+    partitions = lambda table: sorted(p["Values"] for p in glue.get_partitions(DatabaseName="inlet", TableName=table)["Partitions"])
+    assert partitions("bom_radiation") == [["2024", "01", "15", "03"]]
+    assert partitions("cyi_air_quality") == [["2024-01-15"], ["2024-01-16"]]
+    table = glue.get_table(DatabaseName="inlet", Name="cyi_air_quality")["Table"]
+    assert [k["Name"] for k in table["PartitionKeys"]] == ["export_date"]
+    assert "export_date" not in [c["Name"] for c in table["StorageDescriptor"]["Columns"]]
+    columns = {c["Name"]: c for c in glue.get_table(DatabaseName="inlet", Name="bom_radiation")["Table"]["StorageDescriptor"]["Columns"]}
+    assert columns["local_time"]["Type"] == "timestamp" and columns["local_time"]["Parameters"]["inlet.wall_clock"] == "true"

@@ -92,7 +92,7 @@ fn listing_table(table: &TableDefinition, store: &LocalObjectStore) -> Result<Li
     let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
         .with_file_extension(".parquet")
         .with_table_partition_cols(partition_columns);
-    let fields: Vec<Field> = table.columns.iter().map(|c| Field::new(&c.name, catalog::arrow_type(&c.data_type), true)).collect();
+    let fields: Vec<Field> = table.columns.iter().map(|c| Field::new(&c.name, catalog::column_arrow_type(c), true)).collect();
     let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(Arc::new(Schema::new(fields)));
     Ok(ListingTable::try_new(config)?)
 }

@@ -161,6 +161,18 @@ pub fn glue_type(data_type: &DataType) -> String {
     .to_owned()
 }
 
+/// A column parameter marking a timestamp without a time zone (a
+/// wall-clock time such as `local_time`): Glue's `timestamp` does not say.
+pub const WALL_CLOCK_PARAMETER: &str = "inlet.wall_clock";
+
+/// The Arrow type a catalog column reads back as.
+pub fn column_arrow_type(column: &CatalogColumn) -> DataType {
+    match arrow_type(&column.data_type) {
+        DataType::Timestamp(unit, _) if column.parameters.contains_key(WALL_CLOCK_PARAMETER) => DataType::Timestamp(unit, None),
+        other => other,
+    }
+}
+
 /// The Arrow type a Glue type reads back as.
 pub fn arrow_type(glue_type: &str) -> DataType {
     match glue_type {
@@ -196,6 +208,9 @@ impl TableDefinition {
                 let mut parameters = BTreeMap::new();
                 if let Some(units) = units {
                     parameters.insert("units".to_owned(), units.clone());
+                }
+                if matches!(field.data_type(), DataType::Timestamp(_, None)) {
+                    parameters.insert(WALL_CLOCK_PARAMETER.to_owned(), "true".to_owned());
                 }
                 let comment = match (description, units) {
                     (Some(d), Some(u)) => Some(format!("{d} [{u}]")),

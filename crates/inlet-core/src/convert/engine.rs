@@ -12,6 +12,8 @@ use arrow_buffer::BooleanBuffer;
 use arrow_schema::SchemaRef;
 use arrow_select::filter::filter_record_batch;
 use arrow_select::nullif::nullif;
+use chrono::{Offset, TimeZone};
+use chrono_tz::Tz;
 
 use super::plan::{DataColumn, Plan};
 use super::read::RawBatch;
@@ -139,7 +141,7 @@ impl<'a> Engine<'a> {
             _ => self.pipeline.time.parse(text).inspect(|ms| self.last_time = Some((text.to_owned(), *ms))),
         };
         parsed
-            .map_err(|reason| match self.pipeline.reader.on_bad_value {
+            .map_err(|reason| match self.pipeline.reader.on_bad_value() {
                 BadValueAction::Fail => verdicts.fail(row, |line| ConvertError::BadValue { line, column: TIME_COLUMN.into(), reason }),
                 _ => verdicts.reject(row, || rejection("type", TIME_COLUMN, text, reason)),
             })
@@ -154,7 +156,7 @@ impl<'a> Engine<'a> {
             let text = texts.value(row);
             let reason = || bad_value_reason(text, column.column_type);
             let name = &column.info.name;
-            match self.pipeline.reader.on_bad_value {
+            match self.pipeline.reader.on_bad_value() {
                 BadValueAction::Fail => verdicts.fail(row, |line| ConvertError::BadValue { line, column: name.clone(), reason: reason() }),
                 BadValueAction::Null => {}
                 BadValueAction::Reject => verdicts.reject(row, || rejection("type", name, text, reason())),
@@ -203,7 +205,11 @@ impl<'a> Engine<'a> {
     /// The kept rows, in the plan's schema.
     fn data_batch(&self, times: &[Option<i64>], columns: Vec<ArrayRef>, qc: Vec<Vec<i32>>, keep: BooleanBuffer) -> RecordBatch {
         let time: Vec<i64> = times.iter().map(|t| t.unwrap_or_default()).collect();
-        let mut arrays: Vec<ArrayRef> = vec![Arc::new(TimestampMillisecondArray::from(time).with_timezone("UTC"))];
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.plan.schema.fields().len());
+        if let Some(timezone) = self.pipeline.local_timezone {
+            arrays.push(Arc::new(wall_clock_times(&time, timezone)));
+        }
+        arrays.insert(0, Arc::new(TimestampMillisecondArray::from(time).with_timezone("UTC")));
         arrays.extend(columns);
         arrays.extend(qc.into_iter().map(|bits| Arc::new(Int32Array::from(bits)) as ArrayRef));
         let batch = RecordBatch::try_new(Arc::clone(&self.plan.schema), arrays).expect("the arrays follow the plan's schema");
@@ -244,6 +250,24 @@ impl<'a> Engine<'a> {
         let fields: Vec<&str> = raw.columns.iter().map(|column| column.value(row)).collect();
         fields.join(&self.record_separator)
     }
+}
+
+/// What clocks in `timezone` showed at each UTC time. Rows of a batch tend
+/// to share a time, so the offset is looked up again only when it changes.
+fn wall_clock_times(times: &[i64], timezone: Tz) -> TimestampMillisecondArray {
+    let mut last: Option<(i64, i64)> = None;
+    let offset_at = |ms: i64| {
+        let utc = chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().naive_utc();
+        i64::from(timezone.offset_from_utc_datetime(&utc).fix().local_minus_utc()) * 1000
+    };
+    TimestampMillisecondArray::from_iter_values(times.iter().map(|&ms| {
+        let offset = match last {
+            Some((previous, offset)) if previous == ms => offset,
+            _ => offset_at(ms),
+        };
+        last = Some((ms, offset));
+        ms + offset
+    }))
 }
 
 fn rejection(check: &'static str, column: &str, value: &str, reason: String) -> Rejection {

@@ -241,7 +241,9 @@ fn convert_source(target: &ConvertTarget<'_>, source: &mut ReadAhead, workdir: &
     }
     let plan = Plan::new(pipeline, reader.columns())?;
     let mut engine = Engine::new(pipeline, plan, target.source_uri, &reader.record_separator());
-    let mut data = PartitionedWriter::new(Arc::clone(engine.schema()), pipeline.partition_keys(), options, workdir, "data");
+    let stored = stored_columns(engine.schema(), &pipeline.partition_keys());
+    let schema = Arc::new(engine.schema().project(&stored).expect("the indices are the schema's"));
+    let mut data = PartitionedWriter::new(Arc::clone(&schema), pipeline.partition_keys(), options, workdir, "data");
     let mut partitioner = Partitioner::new(pipeline, target.location);
     for_each_batch(reader, |raw| {
         let checked = engine.process(&raw)?;
@@ -249,16 +251,21 @@ fn convert_source(target: &ConvertTarget<'_>, source: &mut ReadAhead, workdir: &
             rejects.write_unpartitioned(rejected)?;
         }
         let ids = partitioner.ids(&checked.data, &mut data);
-        data.write(checked.data, ids)?;
+        data.write(checked.data.project(&stored).expect("the indices are the batch's"), ids)?;
         Ok(())
     })?;
-    let schema = Arc::clone(engine.schema());
     Ok(Converted {
         content_sha256: String::new(),
         data: TableOutput { table: target.table.to_owned(), schema, partition_keys: pipeline.partition_keys(), files: data.finish()? },
         rejects: rejects_output(target.table, rejects)?,
         counts: engine.counts,
     })
+}
+
+/// The columns that go into the files: a column a table is partitioned by
+/// lives in the path alone, as Hive and Athena want it.
+fn stored_columns(schema: &SchemaRef, partition_keys: &[String]) -> Vec<usize> {
+    (0..schema.fields().len()).filter(|i| !partition_keys.contains(schema.field(*i).name())).collect()
 }
 
 /// Runs the reader on a thread of its own and hands each batch to `process`,

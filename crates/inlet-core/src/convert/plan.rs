@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
-use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use super::{ColumnInfo, ConvertError, timestamp_type};
 use crate::pipeline::{
-    BadValueAction, Check, CheckAction, CheckKind, CheckTarget, ColumnType, Pipeline, TIME_COLUMN, UnmappedColumns, names,
+    BadValueAction, Check, CheckAction, CheckKind, CheckTarget, ColumnType, LOCAL_TIME_COLUMN, PartitionSource, Pipeline, TIME_COLUMN,
+    UnmappedColumns, names,
 };
 
 fn arrow_type(column_type: ColumnType) -> DataType {
@@ -66,7 +67,7 @@ impl Plan {
             0
         });
         for column in &mut data {
-            if column.checks.iter().any(keeps_qc) || (pipeline.reader.on_bad_value == BadValueAction::Null && !column.checks.is_empty()) {
+            if column.checks.iter().any(keeps_qc) || (pipeline.reader.on_bad_value() == BadValueAction::Null && !column.checks.is_empty()) {
                 column.qc_slot = Some(qc_count);
                 qc_count += 1;
             }
@@ -101,9 +102,13 @@ fn data_column(
             }
         },
     };
-    if name == TIME_COLUMN || pipeline.partition_keys().contains(&name) || name.starts_with("qc_") {
+    let is_local_time = pipeline.local_timezone.is_some() && name == LOCAL_TIME_COLUMN;
+    // A column the table is partitioned by is the partition's source, so
+    // only the keys made from time or location are taken.
+    let is_derived_key = pipeline.partition_by.iter().any(|(key, source)| *key == name && !matches!(source, PartitionSource::Column(_)));
+    if name == TIME_COLUMN || is_local_time || is_derived_key || name.starts_with("qc_") {
         return Err(ConvertError::Header {
-            problem: format!("column {source:?} would be named {name:?}, which is reserved (time, a partition key, or qc_*)"),
+            problem: format!("column {source:?} would be named {name:?}, which is reserved (time, local_time, a partition key, or qc_*)"),
             fix: format!("map it to another name in `columns` of {}", pipeline.source_file),
         });
     }
@@ -150,6 +155,14 @@ fn output_schema(pipeline: &Pipeline, data: &[DataColumn], time_has_qc: bool) ->
         units: None,
         description: Some(format!("from {:?}, in UTC", pipeline.time_column)),
     }];
+    if let Some(timezone) = pipeline.local_timezone {
+        columns.push(ColumnInfo {
+            name: LOCAL_TIME_COLUMN.into(),
+            data_type: DataType::Timestamp(TimeUnit::Millisecond, None),
+            units: None,
+            description: Some(format!("the wall-clock time in {timezone}, without a time zone")),
+        });
+    }
     columns.extend(data.iter().map(|c| c.info.clone()));
     let qc_info = |name: &str| ColumnInfo {
         name: format!("qc_{name}"),

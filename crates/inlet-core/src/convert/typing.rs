@@ -72,7 +72,41 @@ pub(super) fn bad_value_reason(text: &str, column_type: ColumnType) -> String {
 }
 
 fn parse_float(text: &str) -> Option<f64> {
-    trim(text).parse().ok()
+    let text = trim(text);
+    parse_plain_decimal(text).or_else(|| text.parse().ok())
+}
+
+/// The powers of ten a double holds exactly.
+const EXACT_POWERS_OF_TEN: [f64; 16] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
+
+/// A plain decimal of at most 15 digits (`-12.345`), as most measured values
+/// are written, read in one pass. Its digits and its power of ten are both
+/// exact doubles, so the one division rounds correctly and the result is
+/// `str::parse`'s; anything else is left to `str::parse`. Float parsing was
+/// a third of the engine thread's time in profiles.
+fn parse_plain_decimal(text: &str) -> Option<f64> {
+    let (negative, digits) = match text.as_bytes() {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        all => (false, all),
+    };
+    let (mut mantissa, mut count, mut fraction_digits, mut after_point) = (0u64, 0usize, 0usize, false);
+    for &byte in digits {
+        match byte {
+            b'0'..=b'9' if count < 15 => {
+                mantissa = mantissa * 10 + u64::from(byte - b'0');
+                count += 1;
+                fraction_digits += usize::from(after_point);
+            }
+            b'.' if !after_point => after_point = true,
+            _ => return None,
+        }
+    }
+    if count == 0 {
+        return None;
+    }
+    let value = mantissa as f64 / EXACT_POWERS_OF_TEN[fraction_digits];
+    Some(if negative { -value } else { value })
 }
 
 fn parse_int(text: &str) -> Option<i64> {
@@ -157,5 +191,32 @@ mod tests {
         assert_eq!(trim("\u{a0}1.5\u{2003}"), "1.5");
         assert_eq!(trim("é"), "é");
         assert_eq!(trim(""), "");
+    }
+
+    #[test]
+    fn plain_decimals_read_exactly_as_str_parse_reads_them() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let fixed = ["0", "-0.0", "1.", ".5", "+7.25", "120.125", "999999999999999", "0.000000000000001", "123456.789012345"];
+        let random = (0..200_000).map(|_| {
+            let digits = (next() % 16) as u32;
+            let value = next() % 10u64.pow(digits.max(1));
+            let point = (next() % u64::from(digits + 1)) as usize;
+            let text = format!("{value:0width$}", width = digits as usize);
+            let sign = if next() % 2 == 0 { "-" } else { "" };
+            format!("{sign}{}.{}", &text[..point], &text[point..])
+        });
+        for text in fixed.iter().map(|t| t.to_string()).chain(random) {
+            let expected: Option<f64> = text.parse().ok();
+            assert_eq!(parse_float(&text).map(f64::to_bits), expected.map(f64::to_bits), "{text:?}");
+        }
+        for not_plain in ["1e5", "1234567890123456.5", "inf", "NaN", "1.2.3", "-", ".", "1,5"] {
+            assert_eq!(parse_float(not_plain).map(f64::to_bits), not_plain.parse::<f64>().ok().map(f64::to_bits), "{not_plain:?}");
+        }
     }
 }

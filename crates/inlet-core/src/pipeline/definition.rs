@@ -36,7 +36,7 @@ pub struct PipelineDefinition {
     pub locations: Vec<LocationRule>,
 
     /// How the file is parsed.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "reader_or_csv")]
     pub reader: ReaderConfig,
 
     /// The time column: every row gets a UTC `time` from it.
@@ -79,21 +79,77 @@ pub struct LocationRule {
     pub pattern: String,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum InputFormat {
+/// How the file is parsed: `format` names the reader, and the other keys are
+/// that reader's settings. Without `format`, the file is CSV.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "format", rename_all = "snake_case")]
+pub enum ReaderConfig {
     /// Delimited text.
-    #[default]
-    Csv,
+    Csv(CsvConfig),
+    /// An ESRI ASCII grid (`ncols`, `nrows`, `xllcorner`, ... then the rows
+    /// of values, northern row first): one row per cell, with the cell
+    /// centre's `longitude` and `latitude` and its `value`. NODATA cells are
+    /// skipped.
+    EsriGrid(GridConfig),
+    /// JSON lines: one object per line. Nested objects flatten into columns
+    /// named by their path joined with `__` (`sensor__id`); `columns` names
+    /// the paths to read, with their types.
+    JsonLines(JsonLinesConfig),
+}
+
+impl Default for ReaderConfig {
+    fn default() -> Self {
+        Self::Csv(CsvConfig::default())
+    }
+}
+
+impl ReaderConfig {
+    /// Values that mean "no value", as written. A JSON `null`, or a field
+    /// that is not there, reaches the engine as empty text.
+    pub fn null_values(&self) -> Vec<String> {
+        match self {
+            Self::Csv(csv) => csv.null_values.clone(),
+            Self::EsriGrid(_) => Vec::new(),
+            Self::JsonLines(_) => vec![String::new()],
+        }
+    }
+
+    pub fn on_bad_value(&self) -> BadValueAction {
+        match self {
+            Self::Csv(csv) => csv.on_bad_value,
+            Self::EsriGrid(grid) => grid.on_bad_value,
+            Self::JsonLines(json) => json.on_bad_value,
+        }
+    }
+
+    /// The columns every file of this format has, when the pipeline alone
+    /// says; `None` when each file's header does.
+    pub fn fixed_columns(&self) -> Option<Vec<String>> {
+        match self {
+            Self::Csv(csv) if csv.header => None,
+            Self::Csv(csv) => Some(csv.column_names.clone()),
+            Self::EsriGrid(_) => Some(GRID_COLUMNS.map(String::from).to_vec()),
+            Self::JsonLines(_) => None,
+        }
+    }
+}
+
+/// Reads `reader:`, taking a mapping without `format` as CSV, as it was
+/// before there were other formats.
+pub(super) fn reader_or_csv<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<ReaderConfig, D::Error> {
+    let mut value = serde_json::Value::deserialize(deserializer)?;
+    if let Some(map) = value.as_object_mut() {
+        map.entry("format").or_insert_with(|| "csv".into());
+    }
+    // The detour through a JSON value loses the YAML path, so the error
+    // names the field as serde_yaml_ng would.
+    ReaderConfig::deserialize(value).map_err(|e| serde::de::Error::custom(format!("reader: {e}")))
 }
 
 /// How delimited text is parsed.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ReaderConfig {
-    #[serde(default)]
-    pub format: InputFormat,
-
+pub struct CsvConfig {
     /// Whether the first record names the columns.
     #[serde(default = "yes")]
     pub header: bool,
@@ -119,10 +175,9 @@ pub struct ReaderConfig {
     pub on_bad_value: BadValueAction,
 }
 
-impl Default for ReaderConfig {
+impl Default for CsvConfig {
     fn default() -> Self {
         Self {
-            format: InputFormat::Csv,
             header: true,
             column_names: Vec::new(),
             delimiter: default_delimiter(),
@@ -131,6 +186,55 @@ impl Default for ReaderConfig {
             on_bad_value: BadValueAction::Reject,
         }
     }
+}
+
+impl CsvConfig {
+    /// The delimiter as the byte the parser splits on.
+    pub fn delimiter_byte(&self) -> Result<u8, String> {
+        match self.delimiter.as_bytes() {
+            [b] if b.is_ascii() && *b != b'"' && *b != b'\n' && *b != b'\r' => Ok(*b),
+            _ if self.delimiter == "\\t" => Ok(b'\t'),
+            _ => Err(format!("{:?} is not one ASCII character", self.delimiter)),
+        }
+    }
+}
+
+/// How JSON lines are read.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JsonLinesConfig {
+    /// What becomes of fields `columns` does not name.
+    #[serde(default)]
+    pub unknown_fields: UnknownFields,
+
+    /// What to do with a value that cannot be parsed as its column's type.
+    #[serde(default)]
+    pub on_bad_value: BadValueAction,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownFields {
+    /// Keep them whole, as one JSON object by flattened path, in a string
+    /// column `extra`.
+    #[default]
+    Keep,
+    /// Leave them out.
+    Drop,
+}
+
+/// The columns an ESRI grid gives each cell.
+pub const GRID_COLUMNS: [&str; 3] = ["longitude", "latitude", "value"];
+
+/// How an ESRI ASCII grid is read. The header gives the grid's shape, place
+/// and NODATA value; a file whose body does not match its header fails whole.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GridConfig {
+    /// What to do with a cell whose value is not a number: `reject` sends
+    /// that cell's row to the rejects table.
+    #[serde(default)]
+    pub on_bad_value: BadValueAction,
 }
 
 fn yes() -> bool {
@@ -178,6 +282,12 @@ pub struct TimeConfig {
     /// Defaults to `timezone`, so a trading day stays in its own partition.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partition_timezone: Option<String>,
+
+    /// An IANA timezone, for example `Australia/Sydney`: adds a `local_time`
+    /// column, the wall-clock time there, stored as a timestamp without a
+    /// time zone (Parquet `isAdjustedToUTC = false`). `time` stays UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_time: Option<String>,
 }
 
 fn utc() -> String {
@@ -324,6 +434,15 @@ fn default_row_group_rows() -> usize {
 
 /// The JSON Schema editors use to check `pipeline.yaml` as it is typed.
 pub fn json_schema() -> serde_json::Value {
-    let schema = schemars::schema_for!(PipelineDefinition);
-    serde_json::to_value(schema).expect("a JSON Schema serializes")
+    let mut schema = serde_json::to_value(schemars::schema_for!(PipelineDefinition)).expect("a JSON Schema serializes");
+    // `reader_or_csv` reads a reader without `format` as CSV.
+    let csv = serde_json::Value::from("csv");
+    if let Some(variants) = schema.pointer_mut("/$defs/ReaderConfig/oneOf").and_then(|v| v.as_array_mut()) {
+        for variant in variants.iter_mut().filter(|v| v.pointer("/properties/format/const") == Some(&csv)) {
+            if let Some(required) = variant.get_mut("required").and_then(|r| r.as_array_mut()) {
+                required.retain(|field| field != "format");
+            }
+        }
+    }
+    schema
 }

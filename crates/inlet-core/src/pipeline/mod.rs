@@ -111,10 +111,11 @@ pub struct Pipeline {
     table_template: String,
     locations: Vec<(String, Regex)>,
     pub reader: ReaderConfig,
-    pub delimiter: u8,
     pub null_values: HashSet<String>,
     pub time_column: String,
     pub time: TimeParser,
+    /// Where the `local_time` column's wall-clock time is read, if the table has one.
+    pub local_timezone: Option<Tz>,
     pub partition_timezone: Tz,
     pub columns: Vec<MappedColumn>,
     pub unmapped_columns: UnmappedColumns,
@@ -125,6 +126,45 @@ pub struct Pipeline {
 
 /// The name of the column every table gets from `time.column`.
 pub const TIME_COLUMN: &str = "time";
+
+/// The column JSON lines keep the fields nobody named in
+/// (`reader.unknown_fields: keep`).
+pub const EXTRA_JSON_COLUMN: &str = "extra";
+
+/// The name of the wall-clock time column `time.local_time` adds.
+pub const LOCAL_TIME_COLUMN: &str = "local_time";
+
+/// The column JSON lines keep unnamed fields in, unless `columns` maps it.
+fn extra_json_column() -> MappedColumn {
+    MappedColumn {
+        source: EXTRA_JSON_COLUMN.into(),
+        name: EXTRA_JSON_COLUMN.into(),
+        data_type: ColumnType::String,
+        units: None,
+        description: Some("the fields the pipeline does not name, as one JSON object by flattened path".into()),
+    }
+}
+
+/// A CSV reader's settings that YAML's types cannot check.
+fn check_csv_reader(csv: &CsvConfig, err: &mut impl FnMut(&str, String, &str)) {
+    if let Err(problem) = csv.delimiter_byte() {
+        err("reader.delimiter", problem, "use one character such as \",\", \";\", \"|\" or \"\\t\"");
+    }
+    if !csv.header && csv.column_names.is_empty() {
+        err(
+            "reader.column_names",
+            "the file has no header (`reader.header: false`) but no column names are given".into(),
+            "list the columns in file order, e.g. column_names: [ticker, date, open]",
+        );
+    }
+    if csv.header && !csv.column_names.is_empty() {
+        err(
+            "reader.column_names",
+            "column names are given but the file has a header, which names them".into(),
+            "remove column_names, or set `reader.header: false`",
+        );
+    }
+}
 
 impl Pipeline {
     /// Parses and validates one definition. `file` names it in errors.
@@ -204,32 +244,10 @@ impl Pipeline {
             }
         }
 
-        let delimiter = match def.reader.delimiter.as_bytes() {
-            [b] if b.is_ascii() && *b != b'"' && *b != b'\n' && *b != b'\r' => *b,
-            _ if def.reader.delimiter == "\\t" => b'\t',
-            _ => {
-                err(
-                    "reader.delimiter",
-                    format!("{:?} is not one ASCII character", def.reader.delimiter),
-                    "use one character such as \",\", \";\", \"|\" or \"\\t\"",
-                );
-                b','
-            }
-        };
-        if !def.reader.header && def.reader.column_names.is_empty() {
-            err(
-                "reader.column_names",
-                "the file has no header (`reader.header: false`) but no column names are given".into(),
-                "list the columns in file order, e.g. column_names: [ticker, date, open]",
-            );
+        if let ReaderConfig::Csv(csv) = &def.reader {
+            check_csv_reader(csv, &mut err);
         }
-        if def.reader.header && !def.reader.column_names.is_empty() {
-            err(
-                "reader.column_names",
-                "column names are given but the file has a header, which names them".into(),
-                "remove column_names, or set `reader.header: false`",
-            );
-        }
+        let fixed_columns = def.reader.fixed_columns();
 
         let timezone = parse_timezone(&def.time.timezone).unwrap_or_else(|problem| {
             err("time.timezone", problem, "use an IANA name such as \"UTC\", \"Australia/Sydney\" or \"America/Los_Angeles\"");
@@ -250,17 +268,30 @@ impl Pipeline {
             );
             TimeFormat::EpochSeconds
         });
-        if !def.reader.header && !def.reader.column_names.is_empty() && !def.reader.column_names.contains(&def.time.column) {
+        let local_timezone = def.time.local_time.as_deref().map(|name| {
+            parse_timezone(name).unwrap_or_else(|problem| {
+                err("time.local_time", problem, "use an IANA name such as \"Australia/Sydney\"");
+                Tz::UTC
+            })
+        });
+        let captured = |name: &str| triggers.iter().any(|regex| regex.capture_names().flatten().any(|group| group == name));
+        if let Some(known) = fixed_columns.as_ref().filter(|known| !known.is_empty())
+            && !known.contains(&def.time.column)
+            && !captured(&def.time.column)
+        {
             err(
                 "time.column",
-                format!("{:?} is not one of reader.column_names {:?}", def.time.column, def.reader.column_names),
-                "name one of the listed columns",
+                format!("{:?} is not one of the reader's columns {known:?}, nor a named group of a trigger", def.time.column),
+                "name one of the reader's columns, or a trigger's named group",
             );
         }
 
         let mut columns = Vec::new();
         let mut sources = HashSet::new();
         let mut names_seen: HashSet<String> = HashSet::from([TIME_COLUMN.to_owned()]);
+        if local_timezone.is_some() {
+            names_seen.insert(LOCAL_TIME_COLUMN.to_owned());
+        }
         for (i, mapping) in def.columns.iter().enumerate() {
             let (derived_name, derived_units) = names::split_units(&mapping.source);
             let name = mapping.name.clone().unwrap_or(derived_name);
@@ -289,13 +320,14 @@ impl Pipeline {
             } else if !names_seen.insert(name.clone()) {
                 err(&format!("columns[{i}].name"), format!("{name:?} is used by more than one column"), "give each column its own name");
             }
-            let captured = triggers.iter().any(|regex| regex.capture_names().flatten().any(|group| group == mapping.source));
-            if !def.reader.header && !def.reader.column_names.is_empty() && !def.reader.column_names.contains(&mapping.source) && !captured
+            if let Some(known) = fixed_columns.as_ref().filter(|known| !known.is_empty())
+                && !known.contains(&mapping.source)
+                && !captured(&mapping.source)
             {
                 err(
                     &format!("columns[{i}].source"),
-                    format!("{:?} is not one of reader.column_names, nor a named group of a trigger", mapping.source),
-                    "use a name from reader.column_names",
+                    format!("{:?} is not one of the reader's columns {known:?}, nor a named group of a trigger", mapping.source),
+                    "use one of the reader's columns, or a trigger's named group",
                 );
             }
             columns.push(MappedColumn {
@@ -305,6 +337,12 @@ impl Pipeline {
                 units: mapping.units.clone().or(derived_units),
                 description: mapping.description.clone(),
             });
+        }
+
+        if let ReaderConfig::JsonLines(JsonLinesConfig { unknown_fields: UnknownFields::Keep, .. }) = &def.reader
+            && !columns.iter().any(|c| c.source == EXTRA_JSON_COLUMN)
+        {
+            columns.push(extra_json_column());
         }
 
         let mut partition_by = Vec::new();
@@ -435,11 +473,11 @@ impl Pipeline {
             triggers,
             table_template: def.table,
             locations,
-            delimiter,
-            null_values: def.reader.null_values.iter().map(|v| v.trim().to_owned()).collect(),
+            null_values: def.reader.null_values().iter().map(|v| v.trim().to_owned()).collect(),
             reader: def.reader,
             time_column: def.time.column,
             time: TimeParser { format, timezone },
+            local_timezone,
             partition_timezone,
             columns,
             unmapped_columns: def.unmapped_columns,

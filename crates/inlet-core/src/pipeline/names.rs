@@ -6,6 +6,11 @@
 /// exports. CamelCase is split (`NumberOfBins` → `number_of_bins`).
 pub fn split_units(source: &str) -> (String, Option<String>) {
     let trimmed = source.trim();
+    // A name that is already snake_case stays as it is: a flattened JSON
+    // path such as `sensor__id` keeps its `__`.
+    if is_snake_case(trimmed) {
+        return (trimmed.to_owned(), None);
+    }
     if let Some(open) = trimmed.rfind('(')
         && trimmed.ends_with(')')
         && open > 0

@@ -15,8 +15,9 @@ fn errors_of(yaml: &str) -> Vec<ConfigError> {
 fn a_minimal_definition_compiles_with_defaults() {
     let p = Pipeline::from_yaml("demo.yaml", MINIMAL).unwrap();
     assert_eq!(p.partition_keys(), ["year", "month"]);
-    assert_eq!(p.delimiter, b',');
-    assert!(p.reader.header);
+    let ReaderConfig::Csv(csv) = &p.reader else { panic!("CSV is the default reader: {:?}", p.reader) };
+    assert_eq!(csv.delimiter_byte(), Ok(b','));
+    assert!(csv.header);
     assert!(p.null_values.contains(""));
     assert_eq!(p.output.compression, Compression::Snappy);
 }
@@ -26,7 +27,7 @@ fn the_shipped_pipelines_compile() {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../pipelines");
     let set = PipelineSet::load_dir(Path::new(root)).unwrap();
     let names: Vec<_> = set.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["a2e_buoy_ingest", "asx_eod"]);
+    assert_eq!(names, ["a2e_buoy_ingest", "asx_eod", "bom_radiation", "cyi_exports"]);
 }
 
 #[test]
@@ -104,6 +105,43 @@ fn table_placeholders_must_be_trigger_groups() {
 }
 
 #[test]
+fn a_reader_without_a_format_is_csv_and_an_unknown_format_lists_the_known_ones() {
+    let yaml = MINIMAL.replace("table: demo", "table: demo\nreader: { delimiter: ';' }");
+    let p = Pipeline::from_yaml("demo.yaml", &yaml).unwrap();
+    assert!(matches!(&p.reader, ReaderConfig::Csv(csv) if csv.delimiter_byte() == Ok(b';')));
+
+    let e = &errors_of(&MINIMAL.replace("table: demo", "table: demo\nreader: { format: parquet }"))[0];
+    assert_eq!(e.field, "reader", "{e}");
+    assert!(e.problem.contains("unknown variant `parquet`") && e.problem.contains("esri_grid"), "{e}");
+    let e = &errors_of(&MINIMAL.replace("table: demo", "table: demo\nreader: { format: esri_grid, delimiter: ';' }"))[0];
+    assert!(e.problem.contains("unknown field `delimiter`"), "a grid has no delimiter: {e}");
+}
+
+const GRID: &str = r#"
+name: grid
+triggers: ['solar_(?P<kind>ghi|dni)_(?P<hour>\d{8}_\d{2})UT\.txt$']
+table: grid
+reader: { format: esri_grid }
+time: { column: hour, format: '%Y%m%d_%H', local_time: Australia/Sydney }
+columns: [{ source: kind, type: string }, { source: value }]
+"#;
+
+#[test]
+fn a_grid_takes_its_time_from_the_name_and_knows_its_columns() {
+    let p = Pipeline::from_yaml("grid.yaml", GRID).unwrap();
+    assert_eq!(p.local_timezone, Some(chrono_tz::Australia::Sydney));
+    assert_eq!(p.time.parse("20240115_03"), Ok(1_705_287_600_000));
+
+    let e = &errors_of(&GRID.replace("source: value", "source: irradiance"))[0];
+    assert_eq!(e.field, "columns[1].source");
+    assert!(e.problem.contains("[\"longitude\", \"latitude\", \"value\"]"), "{e}");
+    assert_eq!(errors_of(&GRID.replace("column: hour", "column: when"))[0].field, "time.column");
+    assert_eq!(errors_of(&GRID.replace("local_time: Australia/Sydney", "local_time: Sydney"))[0].field, "time.local_time");
+    let e = &errors_of(&GRID.replace("source: value", "source: value, name: local_time"))[0];
+    assert!(e.problem.contains("used by more than one column"), "{e}");
+}
+
+#[test]
 fn header_less_files_need_column_names() {
     let yaml = MINIMAL.replace("table: demo", "table: demo\nreader: { header: false }");
     assert_eq!(errors_of(&yaml)[0].field, "reader.column_names");
@@ -150,5 +188,5 @@ fn the_folder_name_must_match() {
 fn the_embedded_pipelines_are_the_shipped_ones() {
     let embedded = PipelineSet::embedded().unwrap();
     let names: Vec<_> = embedded.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["a2e_buoy_ingest", "asx_eod"]);
+    assert_eq!(names, ["a2e_buoy_ingest", "asx_eod", "bom_radiation", "cyi_exports"]);
 }

@@ -4,6 +4,10 @@ use chrono::format::{Item, StrftimeItems};
 use chrono::{DateTime, LocalResult, NaiveDate, NaiveDateTime, TimeZone};
 use chrono_tz::Tz;
 
+/// Joins minute 0 to a time stamped only by the hour; a control character,
+/// so no source text or format has it.
+const ON_THE_HOUR: char = '\u{1f}';
+
 /// A compiled `time.format`.
 #[derive(Debug, Clone)]
 pub enum TimeFormat {
@@ -36,7 +40,14 @@ impl TimeFormat {
         if !has_date {
             return Err(format!("{format:?} has no date in it (no %Y, %m, %d, %F …)"));
         }
-        Ok(if has_time { Self::DateTime(format.to_owned()) } else { Self::Date(format.to_owned()) })
+        let has_minutes = ["%M", "%T", "%R", "%X", "%c"].iter().any(|spec| format.contains(spec));
+        Ok(match (has_time, has_minutes) {
+            (true, true) => Self::DateTime(format.to_owned()),
+            // chrono wants minutes in a time of day; a file stamped by the
+            // hour (`20240101_05UT`) means minute 0.
+            (true, false) => Self::DateTime(format!("{format}{ON_THE_HOUR}%M")),
+            (false, _) => Self::Date(format.to_owned()),
+        })
     }
 }
 
@@ -63,8 +74,12 @@ impl TimeParser {
                     .map(|t| t.timestamp_millis())
                     .map_err(|e| format!("{text:?} is not an RFC 3339 timestamp: {e}"));
             }
-            TimeFormat::DateTime(format) => NaiveDateTime::parse_from_str(text, format)
-                .map_err(|e| format!("{text:?} does not match the time format {format:?}: {e}"))?,
+            TimeFormat::DateTime(format) => match format.strip_suffix(&format!("{ON_THE_HOUR}%M")) {
+                Some(hourly) => NaiveDateTime::parse_from_str(&format!("{text}{ON_THE_HOUR}00"), format)
+                    .map_err(|e| format!("{text:?} does not match the time format {hourly:?}: {e}"))?,
+                None => NaiveDateTime::parse_from_str(text, format)
+                    .map_err(|e| format!("{text:?} does not match the time format {format:?}: {e}"))?,
+            },
             TimeFormat::Date(format) => NaiveDate::parse_from_str(text, format)
                 .map_err(|e| format!("{text:?} does not match the date format {format:?}: {e}"))?
                 .and_hms_opt(0, 0, 0)
@@ -86,6 +101,14 @@ mod tests {
 
     fn parser(format: &str, tz: &str) -> TimeParser {
         TimeParser { format: TimeFormat::parse(format).unwrap(), timezone: tz.parse().unwrap() }
+    }
+
+    #[test]
+    fn a_time_stamped_by_the_hour_is_on_the_hour() {
+        let p = parser("%Y%m%d_%H", "UTC");
+        assert_eq!(p.parse("20201201_05").unwrap(), 1_606_798_800_000);
+        let error = p.parse("20201201").unwrap_err();
+        assert!(error.contains("\"%Y%m%d_%H\""), "the format is shown as written: {error}");
     }
 
     #[test]

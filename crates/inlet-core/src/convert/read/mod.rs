@@ -3,13 +3,14 @@
 //! A reader knows a format's syntax and nothing else: typing, time, checks,
 //! partitions and Parquet are the engine's, the same for every format. A
 //! format is one file here that implements [`RecordReader`], one variant of
-//! [`InputFormat`] with its settings, and one arm in [`open`].
+//! [`ReaderConfig`] with its settings struct, and one arm in [`open`].
 //!
 //! # A new format
 //!
 //! A reader for `key=value;key=value` lines, say, is a struct that implements
-//! [`RecordReader`]; a variant of [`InputFormat`] and an arm in [`open`] make
-//! pipelines able to name it in `reader.format`.
+//! [`RecordReader`]; a variant of [`ReaderConfig`], with the struct of its
+//! settings, and an arm in [`open`] make pipelines able to name it in
+//! `reader.format`.
 //!
 //! ```
 //! use std::io::BufRead;
@@ -58,6 +59,8 @@
 //! ```
 
 mod csv;
+mod grid;
+mod json_lines;
 
 use std::io::Read;
 use std::sync::Arc;
@@ -66,8 +69,10 @@ use arrow_array::StringArray;
 use arrow_array::builder::StringBuilder;
 
 pub use self::csv::CsvReader;
+pub use self::grid::GridReader;
+pub use self::json_lines::{EXTRA_COLUMN, JsonLinesOptions, JsonLinesReader};
 use super::ConvertError;
-use crate::pipeline::{InputFormat, Pipeline};
+use crate::pipeline::{JsonLinesConfig, Pipeline, ReaderConfig};
 
 /// Rows a batch holds at most.
 pub const MAX_BATCH_ROWS: usize = 8192;
@@ -117,7 +122,7 @@ impl RawBatch {
 #[derive(Debug, Clone)]
 pub struct ReaderRejection {
     pub line: u64,
-    /// `shape` or `encoding`.
+    /// `shape`, `syntax` or `encoding`.
     pub check: &'static str,
     pub column: Option<String>,
     pub reason: String,
@@ -128,6 +133,10 @@ pub struct ReaderRejection {
 impl ReaderRejection {
     pub fn shape(line: u64, expected: usize, found: usize, record: String) -> Self {
         Self { line, check: "shape", column: None, reason: format!("expected {expected} fields, found {found}"), record }
+    }
+
+    pub fn syntax(line: u64, reason: String, record: String) -> Self {
+        Self { line, check: "syntax", column: None, reason, record }
     }
 
     pub fn encoding(line: u64, field: usize, column: Option<String>, record: String) -> Self {
@@ -191,19 +200,27 @@ pub fn open<'a>(
     input: impl Read + Send + 'a,
     context: ReadContext<'_>,
 ) -> Result<Box<dyn RecordReader + 'a>, ConvertError> {
-    let reader: Box<dyn RecordReader + 'a> = match pipeline.reader.format {
-        InputFormat::Csv => Box::new(CsvReader::new(csv::CsvOptions::of(pipeline), input)?),
+    let reader: Box<dyn RecordReader + 'a> = match &pipeline.reader {
+        ReaderConfig::Csv(config) => Box::new(CsvReader::new(csv::CsvOptions::of(config), input)?),
+        ReaderConfig::EsriGrid(_) => Box::new(GridReader::new(input)?),
+        ReaderConfig::JsonLines(config) => Box::new(JsonLinesReader::new(json_lines_options(pipeline, config, context), input)),
     };
-    let constants: Vec<(String, String)> = context
-        .captures
-        .iter()
-        .filter(|(group, _)| pipeline.columns.iter().any(|c| c.source == *group) && !reader.columns().contains(group))
-        .cloned()
-        .collect();
+    let wanted = |group: &String| pipeline.columns.iter().any(|c| c.source == *group) || pipeline.time_column == *group;
+    let constants: Vec<(String, String)> =
+        context.captures.iter().filter(|(group, _)| wanted(group) && !reader.columns().contains(group)).cloned().collect();
     if constants.is_empty() || reader.columns().is_empty() {
         return Ok(reader);
     }
     Ok(Box::new(WithConstants::new(reader, constants)))
+}
+
+/// The fields a JSON-lines file is read for: the time and the mapped
+/// columns, but for those the key's captures give.
+fn json_lines_options(pipeline: &Pipeline, config: &JsonLinesConfig, context: ReadContext<'_>) -> JsonLinesOptions {
+    let captured = |name: &str| context.captures.iter().any(|(group, _)| group == name);
+    let mapped = pipeline.columns.iter().map(|c| &c.source).filter(|source| source.as_str() != EXTRA_COLUMN);
+    let fields = std::iter::once(&pipeline.time_column).chain(mapped).filter(|name| !captured(name)).cloned().collect();
+    JsonLinesOptions { fields, unknown_fields: config.unknown_fields }
 }
 
 /// Adds columns whose value is the same in every row, after the reader's own.
