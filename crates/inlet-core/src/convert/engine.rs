@@ -205,11 +205,9 @@ impl<'a> Engine<'a> {
     /// The kept rows, in the plan's schema.
     fn data_batch(&self, times: &[Option<i64>], columns: Vec<ArrayRef>, qc: Vec<Vec<i32>>, keep: BooleanBuffer) -> RecordBatch {
         let time: Vec<i64> = times.iter().map(|t| t.unwrap_or_default()).collect();
-        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.plan.schema.fields().len());
-        if let Some(timezone) = self.pipeline.local_timezone {
-            arrays.push(Arc::new(wall_clock_times(&time, timezone)));
-        }
-        arrays.insert(0, Arc::new(TimestampMillisecondArray::from(time).with_timezone("UTC")));
+        let local_time = self.pipeline.local_timezone.map(|timezone| Arc::new(wall_clock_times(&time, timezone)) as ArrayRef);
+        let mut arrays: Vec<ArrayRef> = vec![Arc::new(TimestampMillisecondArray::from(time).with_timezone("UTC"))];
+        arrays.extend(local_time);
         arrays.extend(columns);
         arrays.extend(qc.into_iter().map(|bits| Arc::new(Int32Array::from(bits)) as ArrayRef));
         let batch = RecordBatch::try_new(Arc::clone(&self.plan.schema), arrays).expect("the arrays follow the plan's schema");

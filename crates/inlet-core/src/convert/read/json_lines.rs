@@ -16,9 +16,7 @@ use serde_json::{Map, Value};
 
 use super::{RawBatch, RawBatchBuilder, ReaderRejection, RecordReader};
 use crate::convert::ConvertError;
-use crate::pipeline::UnknownFields;
-
-pub use crate::pipeline::EXTRA_JSON_COLUMN as EXTRA_COLUMN;
+use crate::pipeline::{EXTRA_JSON_COLUMN, UnknownFields};
 
 /// What the JSON-lines reader is told.
 #[derive(Debug, Clone)]
@@ -45,7 +43,7 @@ impl<R: Read> JsonLinesReader<R> {
         let mut columns = options.fields;
         let keep_unknown = options.unknown_fields == UnknownFields::Keep;
         if keep_unknown {
-            columns.push(EXTRA_COLUMN.to_owned());
+            columns.push(EXTRA_JSON_COLUMN.to_owned());
         }
         let index = columns.iter().enumerate().map(|(i, name)| (name.clone(), i)).collect();
         let values = vec![String::new(); columns.len()];
@@ -99,7 +97,7 @@ impl<R: Read> JsonLinesReader<R> {
         self.unknown.clear();
         self.flatten(String::new(), object);
         if self.keep_unknown && !self.unknown.is_empty() {
-            let extra = self.index[EXTRA_COLUMN];
+            let extra = self.index[EXTRA_JSON_COLUMN];
             self.values[extra] = Value::Object(std::mem::take(&mut self.unknown)).to_string();
         }
         batch.push_row(self.line, self.values.iter().map(String::as_str));
@@ -110,7 +108,7 @@ impl<R: Read> JsonLinesReader<R> {
         for (key, value) in object {
             let path = if prefix.is_empty() { key } else { format!("{prefix}__{key}") };
             match (self.index.get(&path), value) {
-                (Some(&column), value) if path != EXTRA_COLUMN || !self.keep_unknown => self.values[column] = text_of(value),
+                (Some(&column), value) if path != EXTRA_JSON_COLUMN || !self.keep_unknown => self.values[column] = text_of(value),
                 (_, Value::Object(inner)) => self.flatten(path, inner),
                 (_, value) if self.keep_unknown => {
                     self.unknown.insert(path, value);

@@ -70,9 +70,9 @@ use arrow_array::builder::StringBuilder;
 
 pub use self::csv::CsvReader;
 pub use self::grid::GridReader;
-pub use self::json_lines::{EXTRA_COLUMN, JsonLinesOptions, JsonLinesReader};
+pub use self::json_lines::{JsonLinesOptions, JsonLinesReader};
 use super::ConvertError;
-use crate::pipeline::{JsonLinesConfig, Pipeline, ReaderConfig};
+use crate::pipeline::{EXTRA_JSON_COLUMN, JsonLinesConfig, Pipeline, ReaderConfig};
 
 /// Rows a batch holds at most.
 pub const MAX_BATCH_ROWS: usize = 8192;
@@ -218,7 +218,7 @@ pub fn open<'a>(
 /// columns, but for those the key's captures give.
 fn json_lines_options(pipeline: &Pipeline, config: &JsonLinesConfig, context: ReadContext<'_>) -> JsonLinesOptions {
     let captured = |name: &str| context.captures.iter().any(|(group, _)| group == name);
-    let mapped = pipeline.columns.iter().map(|c| &c.source).filter(|source| source.as_str() != EXTRA_COLUMN);
+    let mapped = pipeline.columns.iter().map(|c| &c.source).filter(|source| source.as_str() != EXTRA_JSON_COLUMN);
     let fields = std::iter::once(&pipeline.time_column).chain(mapped).filter(|name| !captured(name)).cloned().collect();
     JsonLinesOptions { fields, unknown_fields: config.unknown_fields }
 }
