@@ -14,6 +14,9 @@ Scenarios, all at --mib (1 GiB unless told):
             bom_radiation pipeline (inlet only: no peer reads the format)
   jsonl     a CYI JSON-lines export through the cyi_exports pipeline, beside
             DuckDB's read_json writing the same columns
+  xml       one file of tender records under record_element, a row per lot
+            (explode), partitioned by year; beside Python's streaming
+            ElementTree.iterparse feeding pyarrow (DuckDB and Polars read no XML)
 
 Peers, doing the same conversion:
   pyarrow   the awswrangler approach: read the whole CSV into an Arrow table,
@@ -28,7 +31,7 @@ catalog, exactly-once names); the figures show what that costs.
 With --kills N, inlet is also killed (SIGKILL) at N random points of the csv
 scenario; after each kill a re-run must leave exactly the input's rows.
 
-Usage: .venv/bin/python tests/bench_ingest.py [--mib 1024] [--runs 1] [--scenarios csv,zip,daily,grid,jsonl] [--kills 3]
+Usage: .venv/bin/python tests/bench_ingest.py [--mib 1024] [--runs 1] [--scenarios csv,zip,daily,grid,jsonl,xml] [--kills 3]
 Build first with: cargo build --release -p inlet-cli
 """
 import argparse
@@ -45,6 +48,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from eod_data import daily_pipeline, write_eod, write_eod_daily  # noqa: E402
+from xml_data import records_pipeline, write_records  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 PEAK = Path(__file__).resolve().parent / "peak_rss.py"
@@ -97,6 +101,41 @@ local = pl.col("date").str.strptime(pl.Datetime("ms"), "%Y%m%d")
                  year=pl.col("date").str.slice(0, 4), month=pl.col("date").str.slice(4, 2), day=pl.col("date").str.slice(6, 2))
    .drop(["date"] + [k for k in ("year", "month", "day") if k not in keys])
    .sink_parquet(pl.PartitionBy(out, key=keys, include_key=False), compression="snappy", mkdir=True))
+"""
+
+# Streams records with ElementTree.iterparse, clearing each, and writes a
+# Parquet file per year in batches: the usual Python way, in bounded memory.
+ITERPARSE_PEER = r"""
+import sys, datetime, xml.etree.ElementTree as ET, pyarrow as pa, pyarrow.parquet as pq
+from pathlib import Path
+src, out = sys.argv[1], Path(sys.argv[2])
+T = "{urn:tenders}"
+schema = pa.schema([("date", pa.date32()), ("id", pa.string()), ("buyer", pa.string()), ("tags", pa.string()),
+                    ("lot", pa.int64()), ("lot_value", pa.float64()), ("currency", pa.string())])
+writers, pending = {}, {}
+def flush(year):
+    rows = pending.pop(year)
+    if year not in writers:
+        (out / f"year={year}").mkdir(parents=True)
+        writers[year] = pq.ParquetWriter(out / f"year={year}" / "part-0.parquet", schema, compression="snappy")
+    writers[year].write_table(pa.Table.from_pylist(rows, schema))
+for _, element in ET.iterparse(src):
+    if element.tag != T + "notice":
+        continue
+    date = datetime.date.fromisoformat(element.findtext(T + "published"))
+    shared = {"date": date, "id": element.get("id"), "buyer": element.findtext(f"{T}buyer/{T}name"),
+              "tags": ",".join(tag.text for tag in element.iterfind("tags/tag"))}
+    for lot in element.iterfind("lots/lot"):
+        value = lot.find("value")
+        row = {**shared, "lot": int(lot.get("number")), "lot_value": float(value.text), "currency": value.get("currency")}
+        pending.setdefault(date.year, []).append(row)
+    if len(pending.get(date.year, ())) >= 50_000:
+        flush(date.year)
+    element.clear()
+for year in list(pending):
+    flush(year)
+for writer in writers.values():
+    writer.close()
 """
 
 DUCKDB_JSON_PEER = r"""
@@ -254,7 +293,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mib", type=int, default=1024, help="input size in MiB (default 1024)")
     parser.add_argument("--runs", type=int, default=1, help="runs per tool and scenario; the median is reported (default 1)")
-    parser.add_argument("--scenarios", default="csv,zip,daily,grid,jsonl", help="which of csv, zip, daily, grid, jsonl to run (default all)")
+    parser.add_argument("--scenarios", default="csv,zip,daily,grid,jsonl,xml", help="which of csv, zip, daily, grid, jsonl, xml to run (default all)")
     parser.add_argument("--kills", type=int, default=0, help="SIGKILL inlet at this many random points of the csv ingest")
     target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
     parser.add_argument("--inlet", type=Path, default=target / "release" / "inlet")
@@ -299,6 +338,13 @@ def main():
             peers = {"duckdb": lambda out: [sys.executable, "-c", DUCKDB_JSON_PEER, str(export), str(out)]}
             scenario("jsonl", args, work, export, lines, "export_date", peers=peers, table="cyi_air_quality", inlet_input=drop)
             shutil.rmtree(drop)
+        if "xml" in chosen:
+            records = work / "tenders_bench.xml"
+            rows = write_records(records, args.mib << 20)
+            pipelines = records_pipeline(work / "xml-pipelines")
+            peers = {"iterparse": lambda out: [sys.executable, "-c", ITERPARSE_PEER, str(records), str(out)]}
+            scenario("xml", args, work, records, rows, "year", pipelines=pipelines, peers=peers, table="tenders")
+            records.unlink()
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

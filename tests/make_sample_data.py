@@ -11,6 +11,8 @@
 - cyi/air_quality/2024-01-15/export.jsonl
                                       a CYI daily JSON-lines export: hourly readings of two
                                       stations, the station nested, a firmware field no pipeline names
+- ted/20240102_001.tar.gz            a TED daily package: one TED_EXPORT R2.0.9 XML file per
+                                      notice, with repeated CPV and NUTS codes, namespaces and a readme
 """
 import gzip
 import json
@@ -120,6 +122,83 @@ def air_quality_lines(day, rng):
     return "\n".join(lines) + "\n"
 
 
+TED_NOTICE = """<?xml version="1.0" encoding="UTF-8"?>
+<TED_EXPORT xmlns:xlink="http://www.w3.org/1999/xlink" xmlns="http://publications.europa.eu/resource/schema/ted/R2.0.9/publication" xmlns:n2016="http://publications.europa.eu/resource/schema/ted/2016/nuts" DOC_ID="{doc_id}" EDITION="2024001" VERSION="R2.0.9.S05.E01">
+  <TECHNICAL_SECTION>
+    <RECEPTION_ID>23-{n:06d}-001</RECEPTION_ID>
+    <DELETION_DATE>20240215</DELETION_DATE>
+    <FORM_LG_LIST>{language} </FORM_LG_LIST>
+  </TECHNICAL_SECTION>
+  <CODED_DATA_SECTION>
+    <REF_OJS>
+      <COLL_OJ>S</COLL_OJ>
+      <NO_OJ>1</NO_OJ>
+      <DATE_PUB>20240102</DATE_PUB>
+    </REF_OJS>
+    <NOTICE_DATA>
+      <NO_DOC_OJS>2024/S 001-{n:06d}</NO_DOC_OJS>
+      <URI_LIST>
+        <URI_DOC LG="EN">https://ted.europa.eu/udl?uri=TED:NOTICE:{n:06d}-2024:TEXT:EN:HTML</URI_DOC>
+      </URI_LIST>
+      <LG_ORIG>{language}</LG_ORIG>
+      <ISO_COUNTRY VALUE="{country}"/>
+{cpvs}
+{nuts}
+      <VALUES>
+        <VALUE TYPE="PROCUREMENT_TOTAL" CURRENCY="EUR">{value}</VALUE>
+      </VALUES>
+    </NOTICE_DATA>
+    <CODIF_DATA>
+      <DS_DATE_DISPATCH>20231228</DS_DATE_DISPATCH>
+      <AA_AUTHORITY_TYPE CODE="3">Regional or local authority</AA_AUTHORITY_TYPE>
+      <TD_DOCUMENT_TYPE CODE="7">Contract award notice</TD_DOCUMENT_TYPE>
+      <NC_CONTRACT_NATURE CODE="{nature_code}">{nature}</NC_CONTRACT_NATURE>
+      <PR_PROC CODE="1">Open procedure</PR_PROC>
+      <RP_REGULATION CODE="4">European Union</RP_REGULATION>
+      <HEADING>01A04</HEADING>
+    </CODIF_DATA>
+  </CODED_DATA_SECTION>
+  <FORM_SECTION>
+    <F03_2014 LG="{language}" CATEGORY="ORIGINAL">
+      <OBJECT_CONTRACT>
+        <TITLE><P>{title}</P></TITLE>
+      </OBJECT_CONTRACT>
+    </F03_2014>
+  </FORM_SECTION>
+</TED_EXPORT>
+"""
+
+# The package's notices: (country, language, CPV codes, NUTS codes, value, nature, title).
+TED_NOTICES = [
+    ("FR", "FR", ["45233140", "45233141"], ["FR101"], "1250000.00", ("1", "Works"), "Travaux de voirie &amp; r\u00e9seaux"),
+    ("DE", "DE", ["33100000"], ["DE300", "DE405"], "48250.50", ("2", "Supplies"), "Medizinische Ger\u00e4te"),
+    ("ES", "ES", ["72000000"], [], "310000", ("4", "Services"), "Servicios inform\u00e1ticos"),
+    ("PL", "PL", ["60130000", "60140000", "60112000"], ["PL911"], "0.00", ("4", "Services"), "Transport publiczny"),
+]
+
+
+def ted_notice(n, notice):
+    country, language, cpvs, nuts, value, (nature_code, nature), title = notice
+    return TED_NOTICE.format(
+        doc_id=f"{n:06d}-2024",
+        n=n,
+        language=language,
+        country=country,
+        cpvs="\n".join(f'      <ORIGINAL_CPV CODE="{code}">CPV {code}</ORIGINAL_CPV>' for code in cpvs),
+        nuts="\n".join(f'      <n2016:PERFORMANCE_NUTS CODE="{code}"/>' for code in nuts),
+        value=value,
+        nature_code=nature_code,
+        nature=nature,
+        title=title,
+    )
+
+
+def ted_package():
+    members = [(f"20240102_001/{n:06d}_2024.xml", ted_notice(n, notice)) for n, notice in enumerate(TED_NOTICES, start=1)]
+    members.append(("20240102_001/README.txt", "TED daily package 2024/S 001\n"))
+    return members
+
+
 def main():
     rng = random.Random(20210115)
     day = datetime(2021, 1, 15)
@@ -152,6 +231,9 @@ def main():
     export = HERE / "cyi" / "air_quality" / "2024-01-15" / "export.jsonl"
     export.parent.mkdir(parents=True, exist_ok=True)
     export.write_text(air_quality_lines(datetime(2024, 1, 14), rng))
+
+    (HERE / "ted").mkdir(exist_ok=True)
+    write_tar_gz(HERE / "ted" / "20240102_001.tar.gz", ted_package())
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ def test_ingest_writes_to_s3_and_registers_in_glue(inlet, moto):
     inputs = [o["Key"] for o in s3.list_objects_v2(Bucket="input")["Contents"]]
     assert inputs and all(k.startswith("done/") for k in inputs)
     outputs = [o["Key"] for o in s3.list_objects_v2(Bucket="output")["Contents"] if o["Key"].endswith(".parquet")]
-    assert len(outputs) == 15
+    assert len(outputs) == 16
     tables = {t["Name"]: t for t in glue.get_tables(DatabaseName="inlet")["TableList"]}
     assert set(tables) == {
         "asx_eod",
@@ -40,6 +40,7 @@ def test_ingest_writes_to_s3_and_registers_in_glue(inlet, moto):
         "a2e_buoy_wind",
         "bom_radiation",
         "cyi_air_quality",
+        "ted_notices",
     }
     assert tables["asx_eod"]["StorageDescriptor"]["Location"] == "s3://output/asx_eod/"
     partitions = glue.get_partitions(DatabaseName="inlet", TableName="a2e_buoy_wind")["Partitions"]

@@ -3,6 +3,7 @@ SQS messages moto produced, against moto's S3 and Glue."""
 import gzip
 import io
 import json
+import tarfile
 import zipfile
 
 import pytest
@@ -48,12 +49,6 @@ def emulator(moto, aws, tmp_path_factory):
     environment = {"INPUT_BUCKET": "input", "OUTPUT_BUCKET": "output", "GLUE_DATABASE": "inlet", "UNZIP_QUEUE_URL": aws["queues"]["unzip"]}
     with lambda_emulator(moto, environment, tmp_path_factory.mktemp("emulator")) as running:
         yield running
-
-
-
-
-
-
 
 
 def buoy_zip():
@@ -150,3 +145,31 @@ def test_grids_and_json_lines_are_routed_loaded_and_registered(aws, emulator, tm
     assert "export_date" not in [c["Name"] for c in table["StorageDescriptor"]["Columns"]]
     columns = {c["Name"]: c for c in glue.get_table(DatabaseName="inlet", Name="bom_radiation")["Table"]["StorageDescriptor"]["Columns"]}
     assert columns["local_time"]["Type"] == "timestamp" and columns["local_time"]["Parameters"]["inlet.wall_clock"] == "true"
+
+
+def test_a_ted_package_is_read_whole_and_a_notice_alone_is_routed_as_xml(aws, emulator, tmp_path):
+    s3, sqs, queues, glue = aws["s3"], aws["sqs"], aws["queues"], aws["glue"]
+    package = (REPO / "data" / "ted" / "20240102_001.tar.gz").read_bytes()
+    with tarfile.open(fileobj=io.BytesIO(package)) as archive:
+        notice = archive.extractfile("20240102_001/000002_2024.xml").read()
+    s3.put_object(Bucket="input", Key="in/ted/20240102_001.tar.gz", Body=package)
+    s3.put_object(Bucket="input", Key="in/ted/late/000002_2024.xml", Body=notice.replace(b"20240102", b"20250102"))
+
+    # The package is the ted_notices pipeline's to read: the runner loads it
+    # rather than forwarding it to unzip.
+    answer = invoke(emulator, "pipeline-runner", sqs_event(take(sqs, queues["runner"])), tmp_path)
+    assert answer["batchItemFailures"] == []
+    loaded = sorted((r["outcome"], r["table"], r["rows_out"], r["done_key"]) for r in answer["results"])
+    assert loaded == [
+        ("loaded", "ted_notices", 1, "done/ted/late/000002_2024.xml"),
+        ("loaded", "ted_notices", 4, "done/ted/20240102_001.tar.gz"),
+    ], answer
+    assert take(sqs, queues["unzip"]) == []
+
+    answer = invoke(emulator, "partitioner", sqs_event(take(sqs, queues["partitioner"])), tmp_path)
+    assert answer["batchItemFailures"] == []
+    partitions = sorted(p["Values"] for p in glue.get_partitions(DatabaseName="inlet", TableName="ted_notices")["Partitions"])
+    assert partitions == [["2024"], ["2025"]]
+    table = glue.get_table(DatabaseName="inlet", Name="ted_notices")["Table"]
+    columns = [(c["Name"], c["Type"]) for c in table["StorageDescriptor"]["Columns"]]
+    assert columns[0] == ("date", "date") and ("cpv_codes", "string") in columns and ("oj_number", "bigint") in columns

@@ -60,5 +60,5 @@ def test_repair_rebuilds_the_catalog_from_the_output_files(inlet):
     before = inlet.run("tables", "--json").stdout
     (inlet.state_dir / "catalog.json").unlink()
     out = inlet.run("repair").stdout
-    assert "15 files in 8 tables; 11 partitions added" in out
+    assert "16 files in 9 tables; 12 partitions added" in out
     assert inlet.run("tables", "--json").stdout == before

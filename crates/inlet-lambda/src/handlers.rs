@@ -161,7 +161,8 @@ pub mod pipeline_runner {
                     results.push(json!({ "outcome": "skipped", "key": object.key }));
                     continue;
                 }
-                if InputKind::of(&object.key) == InputKind::Archive {
+                // An archive a pipeline reads whole (a package) is loaded here.
+                if InputKind::of(&object.key) == InputKind::Archive && !runner.engine.pipelines().claims(&object.key) {
                     runner
                         .unzip_queue
                         .send(events::object_created(&object).to_string())

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, BooleanArray, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
+use arrow_array::{ArrayRef, BooleanArray, Date32Array, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
 use arrow_buffer::BooleanBuffer;
 use arrow_schema::SchemaRef;
 use arrow_select::filter::filter_record_batch;
@@ -18,8 +18,8 @@ use chrono_tz::Tz;
 use super::plan::{DataColumn, Plan};
 use super::read::RawBatch;
 use super::typing::{NullValues, bad_value_reason, type_column};
-use super::{ConvertError, RowCounts, check_failed, checks, rejects_schema};
-use crate::pipeline::{BadValueAction, CheckAction, CheckKind, Pipeline, TIME_COLUMN};
+use super::{ConvertError, MILLIS_PER_DAY, RowCounts, check_failed, checks, rejects_schema};
+use crate::pipeline::{BadValueAction, CheckAction, CheckKind, Pipeline, TimeType};
 
 /// A reason to keep a row out of the table.
 struct Rejection {
@@ -129,10 +129,10 @@ impl<'a> Engine<'a> {
         if self.nulls.matches(text) {
             let fail = self.plan.time_checks.iter().find(|c| c.kind == CheckKind::Missing && c.action == CheckAction::Fail);
             match fail {
-                Some(check) => {
-                    verdicts.fail(row, |line| check_failed("missing", TIME_COLUMN, line, text, "the time is missing".into(), &check.origin))
-                }
-                None => verdicts.reject(row, || rejection("missing", TIME_COLUMN, text, "the time is missing".into())),
+                Some(check) => verdicts.fail(row, |line| {
+                    check_failed("missing", &self.pipeline.time_name, line, text, "the time is missing".into(), &check.origin)
+                }),
+                None => verdicts.reject(row, || rejection("missing", &self.pipeline.time_name, text, "the time is missing".into())),
             }
             return None;
         }
@@ -142,8 +142,10 @@ impl<'a> Engine<'a> {
         };
         parsed
             .map_err(|reason| match self.pipeline.reader.on_bad_value() {
-                BadValueAction::Fail => verdicts.fail(row, |line| ConvertError::BadValue { line, column: TIME_COLUMN.into(), reason }),
-                _ => verdicts.reject(row, || rejection("type", TIME_COLUMN, text, reason)),
+                BadValueAction::Fail => {
+                    verdicts.fail(row, |line| ConvertError::BadValue { line, column: self.pipeline.time_name.clone(), reason })
+                }
+                _ => verdicts.reject(row, || rejection("type", &self.pipeline.time_name, text, reason)),
             })
             .ok()
     }
@@ -182,10 +184,14 @@ impl<'a> Engine<'a> {
                             qc[slot][row] |= check.kind.qc_mask();
                         }
                     }
-                    CheckAction::Reject => verdicts.reject(row, || rejection(check.kind.name(), TIME_COLUMN, texts.value(row), reason)),
+                    CheckAction::Reject => {
+                        verdicts.reject(row, || rejection(check.kind.name(), &self.pipeline.time_name, texts.value(row), reason))
+                    }
                     CheckAction::Fail => {
                         let text = texts.value(row);
-                        return verdicts.fail(row, |line| check_failed(check.kind.name(), TIME_COLUMN, line, text, reason, &check.origin));
+                        return verdicts.fail(row, |line| {
+                            check_failed(check.kind.name(), &self.pipeline.time_name, line, text, reason, &check.origin)
+                        });
                     }
                 }
             }
@@ -206,7 +212,7 @@ impl<'a> Engine<'a> {
     fn data_batch(&self, times: &[Option<i64>], columns: Vec<ArrayRef>, qc: Vec<Vec<i32>>, keep: BooleanBuffer) -> RecordBatch {
         let time: Vec<i64> = times.iter().map(|t| t.unwrap_or_default()).collect();
         let local_time = self.pipeline.local_timezone.map(|timezone| Arc::new(wall_clock_times(&time, timezone)) as ArrayRef);
-        let mut arrays: Vec<ArrayRef> = vec![Arc::new(TimestampMillisecondArray::from(time).with_timezone("UTC"))];
+        let mut arrays: Vec<ArrayRef> = vec![time_array(time, self.pipeline.time_type)];
         arrays.extend(local_time);
         arrays.extend(columns);
         arrays.extend(qc.into_iter().map(|bits| Arc::new(Int32Array::from(bits)) as ArrayRef));
@@ -247,6 +253,15 @@ impl<'a> Engine<'a> {
     fn record_text(&self, raw: &RawBatch, row: usize) -> String {
         let fields: Vec<&str> = raw.columns.iter().map(|column| column.value(row)).collect();
         fields.join(&self.record_separator)
+    }
+}
+
+/// The time column as the table stores it.
+fn time_array(millis: Vec<i64>, time_type: TimeType) -> ArrayRef {
+    match time_type {
+        TimeType::Timestamp => Arc::new(TimestampMillisecondArray::from(millis).with_timezone("UTC")),
+        // A date's pipeline has no time zone, so its days begin at midnight UTC.
+        TimeType::Date => Arc::new(Date32Array::from_iter_values(millis.iter().map(|ms| ms.div_euclid(MILLIS_PER_DAY) as i32))),
     }
 }
 

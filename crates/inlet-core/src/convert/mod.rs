@@ -37,7 +37,7 @@ use self::partitioning::Partitioner;
 use self::plan::Plan;
 use self::read::{RawBatch, ReadContext, RecordReader};
 use self::read_ahead::ReadAhead;
-use crate::pipeline::{Pipeline, TIME_COLUMN};
+use crate::pipeline::{Pipeline, TimeType};
 
 /// Default for [`SinkOptions::memory_budget_bytes`]: well under the smallest
 /// Lambda's 128 MiB.
@@ -203,6 +203,16 @@ pub fn timestamp_type() -> DataType {
     DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
 }
 
+pub(crate) const MILLIS_PER_DAY: i64 = 86_400_000;
+
+/// The Arrow type of a table's time column.
+pub fn time_data_type(time_type: TimeType) -> DataType {
+    match time_type {
+        TimeType::Timestamp => timestamp_type(),
+        TimeType::Date => DataType::Date32,
+    }
+}
+
 /// Raw batches that may wait for the engine.
 const RAW_BATCHES_IN_FLIGHT: usize = 2;
 
@@ -306,7 +316,7 @@ fn rejects_output(table: &str, rejects: PartitionedWriter) -> Result<TableOutput
 }
 
 fn finish_empty(target: &ConvertTarget<'_>, rejects: PartitionedWriter) -> Result<Converted, ConvertError> {
-    let schema = Arc::new(Schema::new(vec![Field::new(TIME_COLUMN, timestamp_type(), false)]));
+    let schema = Arc::new(Schema::new(vec![Field::new(&target.pipeline.time_name, time_data_type(target.pipeline.time_type), false)]));
     let partition_keys = target.pipeline.partition_keys();
     Ok(Converted {
         content_sha256: String::new(),

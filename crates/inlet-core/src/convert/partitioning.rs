@@ -1,13 +1,17 @@
 //! The partition of every row of a batch, from its time and column values.
 
+use std::borrow::Cow;
+
 use arrow_array::cast::AsArray;
-use arrow_array::types::TimestampMillisecondType;
-use arrow_array::{Array, RecordBatch, StringArray};
+use arrow_array::types::{Date32Type, TimestampMillisecondType};
+use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
+use arrow_schema::DataType;
 use chrono::{Datelike, TimeZone, Timelike, Utc};
 
+use super::MILLIS_PER_DAY;
 use super::sink::PartitionedWriter;
 use crate::partition::DEFAULT_PARTITION;
-use crate::pipeline::{PartitionSource, Pipeline, TIME_COLUMN, names};
+use crate::pipeline::{PartitionSource, Pipeline, names};
 
 /// Computes partition ids for the rows of data batches.
 pub(super) struct Partitioner<'a> {
@@ -29,7 +33,7 @@ impl<'a> Partitioner<'a> {
 
     /// One partition id per row of `batch`, as `writer` numbers partitions.
     pub(super) fn ids(&mut self, batch: &RecordBatch, writer: &mut PartitionedWriter) -> Vec<usize> {
-        let times = batch.column_by_name(TIME_COLUMN).expect("every table has a time").as_primitive::<TimestampMillisecondType>();
+        let times = millis(batch.column(0));
         let columns: Vec<Option<&StringArray>> = self
             .pipeline
             .partition_by
@@ -41,7 +45,7 @@ impl<'a> Partitioner<'a> {
             .collect();
         (0..batch.num_rows())
             .map(|row| {
-                let time = times.value(row);
+                let time = times[row];
                 match self.last {
                     Some((last, id)) if last == time && !self.by_column => id,
                     _ => {
@@ -73,5 +77,15 @@ impl<'a> Partitioner<'a> {
                 (_, None) => DEFAULT_PARTITION.into(),
             })
             .collect()
+    }
+}
+
+/// The times of a data batch's time column, in milliseconds since the epoch.
+fn millis(column: &ArrayRef) -> Cow<'_, [i64]> {
+    match column.data_type() {
+        DataType::Date32 => {
+            Cow::Owned(column.as_primitive::<Date32Type>().values().iter().map(|day| i64::from(*day) * MILLIS_PER_DAY).collect())
+        }
+        _ => Cow::Borrowed(column.as_primitive::<TimestampMillisecondType>().values()),
     }
 }

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
-use super::{ColumnInfo, ConvertError, timestamp_type};
+use super::{ColumnInfo, ConvertError, time_data_type};
 use crate::pipeline::{
-    BadValueAction, Check, CheckAction, CheckKind, CheckTarget, ColumnType, LOCAL_TIME_COLUMN, PartitionSource, Pipeline, TIME_COLUMN,
+    BadValueAction, Check, CheckAction, CheckKind, CheckTarget, ColumnType, LOCAL_TIME_COLUMN, PartitionSource, Pipeline, TimeType,
     UnmappedColumns, names,
 };
 
@@ -106,7 +106,7 @@ fn data_column(
     // A column the table is partitioned by is the partition's source, so
     // only the keys made from time or location are taken.
     let is_derived_key = pipeline.partition_by.iter().any(|(key, source)| *key == name && !matches!(source, PartitionSource::Column(_)));
-    if name == TIME_COLUMN || is_local_time || is_derived_key || name.starts_with("qc_") {
+    if name == pipeline.time_name || is_local_time || is_derived_key || name.starts_with("qc_") {
         return Err(ConvertError::Header {
             problem: format!("column {source:?} would be named {name:?}, which is reserved (time, local_time, a partition key, or qc_*)"),
             fix: format!("map it to another name in `columns` of {}", pipeline.source_file),
@@ -150,10 +150,13 @@ fn checks_of(pipeline: &Pipeline, name: &str, column_type: ColumnType) -> Vec<Ch
 /// time, the data columns, then a QC column for time and for each checked data column.
 fn output_schema(pipeline: &Pipeline, data: &[DataColumn], time_has_qc: bool) -> SchemaRef {
     let mut columns = vec![ColumnInfo {
-        name: TIME_COLUMN.into(),
-        data_type: timestamp_type(),
+        name: pipeline.time_name.clone(),
+        data_type: time_data_type(pipeline.time_type),
         units: None,
-        description: Some(format!("from {:?}, in UTC", pipeline.time_column)),
+        description: Some(match pipeline.time_type {
+            TimeType::Timestamp => format!("from {:?}, in UTC", pipeline.time_column),
+            TimeType::Date => format!("from {:?}", pipeline.time_column),
+        }),
     }];
     if let Some(timezone) = pipeline.local_timezone {
         columns.push(ColumnInfo {
@@ -173,9 +176,9 @@ fn output_schema(pipeline: &Pipeline, data: &[DataColumn], time_has_qc: bool) ->
         )),
     };
     if time_has_qc {
-        columns.push(qc_info(TIME_COLUMN));
+        columns.push(qc_info(&pipeline.time_name));
     }
     columns.extend(data.iter().filter(|c| c.qc_slot.is_some()).map(|c| qc_info(&c.info.name)));
-    let fields: Vec<Field> = columns.iter().map(|c| c.field(c.name != TIME_COLUMN)).collect();
+    let fields: Vec<Field> = columns.iter().map(|c| c.field(c.name != pipeline.time_name)).collect();
     Arc::new(Schema::new(fields))
 }

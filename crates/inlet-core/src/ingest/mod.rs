@@ -5,7 +5,9 @@
 //! binaries:
 //!
 //! - an archive is expanded into `in/<archive-stem>/…`, each member to be
-//!   processed as if it had been dropped itself;
+//!   processed as if it had been dropped itself, unless a pipeline's trigger
+//!   matches the archive's own key: that pipeline reads it whole (a package
+//!   of XML notices);
 //! - any other file is routed to a pipeline, converted, and written to the
 //!   output bucket under deterministic names (registering them in the catalog
 //!   is [`crate::register`]'s job, as it is the partitioner's in AWS);
@@ -318,7 +320,7 @@ impl Engine {
         };
         let version = version.as_deref();
         let (result, pipeline) = match kind {
-            InputKind::Archive => (self.expand(source, version).await, None),
+            InputKind::Archive if !self.pipelines.claims(&source.key) => (self.expand(source, version).await, None),
             InputKind::Unsupported => (Err(Problem::new(Stage::Route, inlet_contract::suffixes::unsupported_reason(&source.key))), None),
             _ => match self.pipelines.route(&source.key) {
                 Ok(route) => {

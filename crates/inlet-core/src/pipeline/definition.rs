@@ -95,6 +95,14 @@ pub enum ReaderConfig {
     /// named by their path joined with `__` (`sensor__id`); `columns` names
     /// the paths to read, with their types.
     JsonLines(JsonLinesConfig),
+    /// XML: one row per document, or per `record_element`. Columns are
+    /// element paths below the record, in snake_case joined with `__`
+    /// (`coded_data_section__ref_ojs__date_pub`); an attribute adds its own
+    /// name (`notice_data__original_cpv__code`). Namespace prefixes are
+    /// dropped. A `.tar.gz`, `.tgz` or `.tar` package the pipeline's trigger
+    /// takes is read member by member, each `.xml` member a document; a
+    /// `.gz` is one gzipped document.
+    Xml(XmlConfig),
 }
 
 impl Default for ReaderConfig {
@@ -110,7 +118,7 @@ impl ReaderConfig {
         match self {
             Self::Csv(csv) => csv.null_values.clone(),
             Self::EsriGrid(_) => Vec::new(),
-            Self::JsonLines(_) => vec![String::new()],
+            Self::JsonLines(_) | Self::Xml(_) => vec![String::new()],
         }
     }
 
@@ -119,6 +127,7 @@ impl ReaderConfig {
             Self::Csv(csv) => csv.on_bad_value,
             Self::EsriGrid(grid) => grid.on_bad_value,
             Self::JsonLines(json) => json.on_bad_value,
+            Self::Xml(xml) => xml.on_bad_value,
         }
     }
 
@@ -129,7 +138,7 @@ impl ReaderConfig {
             Self::Csv(csv) if csv.header => None,
             Self::Csv(csv) => Some(csv.column_names.clone()),
             Self::EsriGrid(_) => Some(GRID_COLUMNS.map(String::from).to_vec()),
-            Self::JsonLines(_) => None,
+            Self::JsonLines(_) | Self::Xml(_) => None,
         }
     }
 }
@@ -223,6 +232,61 @@ pub enum UnknownFields {
     Drop,
 }
 
+/// How XML is read.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct XmlConfig {
+    /// The element each row is made from, by its name without a namespace
+    /// prefix (`notice`, `TED_EXPORT`), wherever it is in the document: a
+    /// single large file of records is read one record at a time. Without
+    /// it, the document's root is the record, so each file is one row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_element: Option<String>,
+
+    /// What a path that occurs more than once in a record gives. A path
+    /// without a rule gives its first occurrence.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repeated: Vec<RepeatedPath>,
+
+    /// What to do with a value that cannot be parsed as its column's type.
+    #[serde(default)]
+    pub on_bad_value: BadValueAction,
+}
+
+/// The rule for one repeated path.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RepeatedPath {
+    /// A column's path (`coded_data_section__notice_data__original_cpv__code`),
+    /// or, for `explode`, an element's path
+    /// (`form_section__f03_2014__award_contract`).
+    pub path: String,
+
+    pub rule: RepeatRule,
+
+    /// What joins the values, for `join`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub separator: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RepeatRule {
+    /// The first occurrence.
+    #[default]
+    First,
+    /// Every occurrence, in document order, joined by `separator` (`; `
+    /// unless given).
+    Join,
+    /// One row per occurrence of the element: columns at or below its path
+    /// take that occurrence's values, and the others repeat the record's.
+    /// A record without it still makes one row. At most one path explodes.
+    Explode,
+}
+
+/// The separator `join` uses unless one is given.
+pub const DEFAULT_JOIN_SEPARATOR: &str = "; ";
+
 /// The columns an ESRI grid gives each cell.
 pub const GRID_COLUMNS: [&str; 3] = ["longitude", "latitude", "value"];
 
@@ -261,7 +325,7 @@ pub enum BadValueAction {
     Fail,
 }
 
-/// The column that dates each row.
+/// The column that dates each row: every table has one, first.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TimeConfig {
@@ -288,6 +352,30 @@ pub struct TimeConfig {
     /// time zone (Parquet `isAdjustedToUTC = false`). `time` stays UTC.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local_time: Option<String>,
+
+    /// The time column's name in the table.
+    #[serde(default = "default_time_name")]
+    pub name: String,
+
+    /// `timestamp` (UTC, to the millisecond) or `date` (a calendar day, for
+    /// sources dated by day, such as a publication date).
+    #[serde(default, rename = "type")]
+    pub data_type: TimeType,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeType {
+    #[default]
+    Timestamp,
+    Date,
+}
+
+/// The time column's name unless `time.name` says otherwise.
+pub const DEFAULT_TIME_COLUMN: &str = "time";
+
+fn default_time_name() -> String {
+    DEFAULT_TIME_COLUMN.into()
 }
 
 fn utc() -> String {

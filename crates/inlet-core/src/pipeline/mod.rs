@@ -5,6 +5,7 @@
 //! naming the file, the field and the fix. [`PipelineSet::route`] picks the
 //! pipeline, table and location for an object key.
 
+mod compile;
 mod definition;
 pub mod names;
 pub mod time;
@@ -19,7 +20,7 @@ use std::sync::Arc;
 use chrono_tz::Tz;
 use regex::Regex;
 
-use self::time::{TimeFormat, TimeParser};
+use self::time::TimeParser;
 
 /// A mistake in a pipeline definition.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -112,8 +113,12 @@ pub struct Pipeline {
     locations: Vec<(String, Regex)>,
     pub reader: ReaderConfig,
     pub null_values: HashSet<String>,
+    /// The source column (or trigger group) the time is read from.
     pub time_column: String,
     pub time: TimeParser,
+    /// The time column's name in the table: `time` unless `time.name` says.
+    pub time_name: String,
+    pub time_type: TimeType,
     /// Where the `local_time` column's wall-clock time is read, if the table has one.
     pub local_timezone: Option<Tz>,
     pub partition_timezone: Tz,
@@ -123,9 +128,6 @@ pub struct Pipeline {
     pub partition_by: Vec<(String, PartitionSource)>,
     pub output: OutputConfig,
 }
-
-/// The name of the column every table gets from `time.column`.
-pub const TIME_COLUMN: &str = "time";
 
 /// The column JSON lines keep the fields nobody named in
 /// (`reader.unknown_fields: keep`).
@@ -145,346 +147,11 @@ fn extra_json_column() -> MappedColumn {
     }
 }
 
-/// A CSV reader's settings that YAML's types cannot check.
-fn check_csv_reader(csv: &CsvConfig, err: &mut impl FnMut(&str, String, &str)) {
-    if let Err(problem) = csv.delimiter_byte() {
-        err("reader.delimiter", problem, "use one character such as \",\", \";\", \"|\" or \"\\t\"");
-    }
-    if !csv.header && csv.column_names.is_empty() {
-        err(
-            "reader.column_names",
-            "the file has no header (`reader.header: false`) but no column names are given".into(),
-            "list the columns in file order, e.g. column_names: [ticker, date, open]",
-        );
-    }
-    if csv.header && !csv.column_names.is_empty() {
-        err(
-            "reader.column_names",
-            "column names are given but the file has a header, which names them".into(),
-            "remove column_names, or set `reader.header: false`",
-        );
-    }
-}
-
 impl Pipeline {
     /// Parses and validates one definition. `file` names it in errors.
     pub fn from_yaml(file: &str, text: &str) -> Result<Self, ConfigErrors> {
         let definition = parse_yaml(file, text).map_err(|e| ConfigErrors(vec![e]))?;
         Self::compile(file, definition)
-    }
-
-    /// Validates a parsed definition, reporting every problem at once.
-    pub fn compile(file: &str, def: PipelineDefinition) -> Result<Self, ConfigErrors> {
-        let mut errors = Vec::new();
-        let mut err = |field: &str, problem: String, fix: &str| {
-            errors.push(ConfigError { file: file.to_owned(), field: field.to_owned(), problem, fix: fix.to_owned() });
-        };
-
-        if !names::is_snake_case(&def.name) {
-            err("name", format!("{:?} is not lowercase snake_case", def.name), &format!("use {:?}", names::snake_case(&def.name)));
-        }
-
-        if def.triggers.is_empty() {
-            err(
-                "triggers",
-                "no trigger is given, so no file would ever reach this pipeline".into(),
-                "add a regular expression for the keys this pipeline takes, e.g. '(^|/)mydata_.*\\.csv$'",
-            );
-        }
-        let mut triggers = Vec::new();
-        for (i, pattern) in def.triggers.iter().enumerate() {
-            match Regex::new(pattern) {
-                Ok(regex) => triggers.push(regex),
-                Err(e) => err(
-                    &format!("triggers[{i}]"),
-                    format!("not a valid regular expression: {}", one_line(&e.to_string())),
-                    "escape literal dots as \\. and check the brackets; the syntax is Rust's regex crate",
-                ),
-            }
-        }
-
-        let placeholders = template_placeholders(&def.table);
-        let literal: String = strip_placeholders(&def.table);
-        if def.table.is_empty() || !literal.chars().all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_')) {
-            err(
-                "table",
-                format!("{:?} is not a lowercase snake_case table name", def.table),
-                "use lowercase letters, digits and _, with {group} for a trigger's named group",
-            );
-        }
-        for (i, regex) in triggers.iter().enumerate() {
-            let groups: HashSet<&str> = regex.capture_names().flatten().collect();
-            for placeholder in &placeholders {
-                if !groups.contains(placeholder.as_str()) {
-                    err(
-                        "table",
-                        format!("uses {{{placeholder}}} but triggers[{i}] has no group named {placeholder:?}"),
-                        &format!("add (?P<{placeholder}>...) to triggers[{i}], or remove {{{placeholder}}} from the table name"),
-                    );
-                }
-            }
-        }
-
-        let mut locations = Vec::new();
-        for (i, rule) in def.locations.iter().enumerate() {
-            if names::partition_value(&rule.name) != rule.name {
-                err(
-                    &format!("locations[{i}].name"),
-                    format!("{:?} cannot be a partition value", rule.name),
-                    "use letters, digits, - and _ only",
-                );
-            }
-            match Regex::new(&rule.pattern) {
-                Ok(regex) => locations.push((rule.name.clone(), regex)),
-                Err(e) => err(
-                    &format!("locations[{i}].pattern"),
-                    format!("not a valid regular expression: {}", one_line(&e.to_string())),
-                    "escape literal dots as \\.",
-                ),
-            }
-        }
-
-        if let ReaderConfig::Csv(csv) = &def.reader {
-            check_csv_reader(csv, &mut err);
-        }
-        let fixed_columns = def.reader.fixed_columns();
-
-        let timezone = parse_timezone(&def.time.timezone).unwrap_or_else(|problem| {
-            err("time.timezone", problem, "use an IANA name such as \"UTC\", \"Australia/Sydney\" or \"America/Los_Angeles\"");
-            Tz::UTC
-        });
-        let partition_timezone = match &def.time.partition_timezone {
-            None => timezone,
-            Some(name) => parse_timezone(name).unwrap_or_else(|problem| {
-                err("time.partition_timezone", problem, "use an IANA name such as \"UTC\" or \"Australia/Sydney\"");
-                Tz::UTC
-            }),
-        };
-        let format = TimeFormat::parse(&def.time.format).unwrap_or_else(|problem| {
-            err(
-                "time.format",
-                problem,
-                "use a chrono format such as \"%Y-%m-%d %H:%M:%S\" or \"%Y%m%d\", or one of epoch_seconds, epoch_millis, rfc3339",
-            );
-            TimeFormat::EpochSeconds
-        });
-        let local_timezone = def.time.local_time.as_deref().map(|name| {
-            parse_timezone(name).unwrap_or_else(|problem| {
-                err("time.local_time", problem, "use an IANA name such as \"Australia/Sydney\"");
-                Tz::UTC
-            })
-        });
-        let captured = |name: &str| triggers.iter().any(|regex| regex.capture_names().flatten().any(|group| group == name));
-        if let Some(known) = fixed_columns.as_ref().filter(|known| !known.is_empty())
-            && !known.contains(&def.time.column)
-            && !captured(&def.time.column)
-        {
-            err(
-                "time.column",
-                format!("{:?} is not one of the reader's columns {known:?}, nor a named group of a trigger", def.time.column),
-                "name one of the reader's columns, or a trigger's named group",
-            );
-        }
-
-        let mut columns = Vec::new();
-        let mut sources = HashSet::new();
-        let mut names_seen: HashSet<String> = HashSet::from([TIME_COLUMN.to_owned()]);
-        if local_timezone.is_some() {
-            names_seen.insert(LOCAL_TIME_COLUMN.to_owned());
-        }
-        for (i, mapping) in def.columns.iter().enumerate() {
-            let (derived_name, derived_units) = names::split_units(&mapping.source);
-            let name = mapping.name.clone().unwrap_or(derived_name);
-            if !sources.insert(mapping.source.clone()) {
-                err(&format!("columns[{i}].source"), format!("{:?} is mapped twice", mapping.source), "keep one mapping per source column");
-            }
-            if mapping.source == def.time.column {
-                err(
-                    &format!("columns[{i}].source"),
-                    format!("{:?} is the time column, which becomes `time`", mapping.source),
-                    "remove this mapping; `time` is made from time.column",
-                );
-            }
-            if !names::is_snake_case(&name) {
-                err(
-                    &format!("columns[{i}].name"),
-                    format!("{name:?} is not lowercase snake_case"),
-                    &format!("use {:?}", names::snake_case(&name)),
-                );
-            } else if name.starts_with("qc_") {
-                err(
-                    &format!("columns[{i}].name"),
-                    format!("{name:?} starts with qc_, which is kept for quality-check columns"),
-                    "choose another name",
-                );
-            } else if !names_seen.insert(name.clone()) {
-                err(&format!("columns[{i}].name"), format!("{name:?} is used by more than one column"), "give each column its own name");
-            }
-            if let Some(known) = fixed_columns.as_ref().filter(|known| !known.is_empty())
-                && !known.contains(&mapping.source)
-                && !captured(&mapping.source)
-            {
-                err(
-                    &format!("columns[{i}].source"),
-                    format!("{:?} is not one of the reader's columns {known:?}, nor a named group of a trigger", mapping.source),
-                    "use one of the reader's columns, or a trigger's named group",
-                );
-            }
-            columns.push(MappedColumn {
-                source: mapping.source.clone(),
-                name,
-                data_type: mapping.data_type,
-                units: mapping.units.clone().or(derived_units),
-                description: mapping.description.clone(),
-            });
-        }
-
-        if let ReaderConfig::JsonLines(JsonLinesConfig { unknown_fields: UnknownFields::Keep, .. }) = &def.reader
-            && !columns.iter().any(|c| c.source == EXTRA_JSON_COLUMN)
-        {
-            columns.push(extra_json_column());
-        }
-
-        let mut partition_by = Vec::new();
-        let mut seen_keys = HashSet::new();
-        for (i, key) in def.partition_by.iter().enumerate() {
-            let source = PartitionSource::parse(key);
-            let field = format!("partition_by[{i}]");
-            if !seen_keys.insert(key.clone()) {
-                err(&field, format!("{key:?} is listed twice"), "list each partition key once");
-            }
-            match &source {
-                PartitionSource::Location if def.locations.is_empty() => {
-                    err(
-                        &field,
-                        "partitioning by location needs location rules, and `locations` is empty".into(),
-                        "add `locations:` entries with a name and a key pattern, or drop `location` from partition_by",
-                    );
-                }
-                PartitionSource::Column(name) => match columns.iter().find(|c| &c.name == name) {
-                    Some(column) if column.data_type == ColumnType::String => {}
-                    Some(_) => err(
-                        &field,
-                        format!("column {name:?} is not a string column"),
-                        "partition by a string column, or by location/year/month/day/hour",
-                    ),
-                    None => err(
-                        &field,
-                        format!("{name:?} is neither location/year/month/day/hour nor a mapped column"),
-                        "use location, year, month, day, hour, or the name of a string column listed in `columns`",
-                    ),
-                },
-                _ => {}
-            }
-            partition_by.push((key.clone(), source));
-        }
-        // Partition columns live in the path, not in the files, so a data column
-        // with a partition's name would be ambiguous.
-        for (i, column) in columns.iter().enumerate() {
-            if matches!(column.name.as_str(), "location" | "year" | "month" | "day" | "hour") && seen_keys.contains(&column.name) {
-                err(&format!("columns[{i}].name"), format!("{:?} is also a partition key", column.name), "rename the column");
-            }
-        }
-
-        let mut checks = Vec::new();
-        for (i, check) in def.checks.iter().enumerate() {
-            let origin = format!("checks[{i}]");
-            let needs_value = matches!(check.kind, CheckKind::FailMin | CheckKind::FailMax | CheckKind::WarnMin | CheckKind::WarnMax);
-            match (needs_value, check.value) {
-                (true, None) => {
-                    err(&format!("{origin}.value"), format!("{} needs a bound", kind_name(check.kind)), "add `value: <number>`")
-                }
-                (false, Some(_)) => err(&format!("{origin}.value"), format!("{} takes no value", kind_name(check.kind)), "remove `value`"),
-                (true, Some(v)) if !v.is_finite() => {
-                    err(&format!("{origin}.value"), "the bound is not a finite number".into(), "use a finite number")
-                }
-                _ => {}
-            }
-            if check.columns.is_empty() {
-                err(
-                    &format!("{origin}.columns"),
-                    "no column is named".into(),
-                    "list output column names, `time`, or \"*\" for every data column",
-                );
-            }
-            for (j, column) in check.columns.iter().enumerate() {
-                let field = format!("{origin}.columns[{j}]");
-                let target = match column.as_str() {
-                    "*" => CheckTarget::AllData,
-                    TIME_COLUMN => CheckTarget::Time,
-                    name => CheckTarget::Column(name.to_owned()),
-                };
-                let time_only = matches!(check.kind, CheckKind::Monotonic | CheckKind::DuplicateTime);
-                if time_only && target != CheckTarget::Time {
-                    err(&field, format!("{} applies to `time` only", kind_name(check.kind)), "use `columns: [time]`");
-                }
-                if target == CheckTarget::Time && needs_value {
-                    err(
-                        &field,
-                        format!("{} is a numeric bound and `time` is a timestamp", kind_name(check.kind)),
-                        "bound a data column instead",
-                    );
-                }
-                if let CheckTarget::Column(name) = &target {
-                    if !names::is_snake_case(name) {
-                        err(
-                            &field,
-                            format!("{name:?} is not an output column name (those are snake_case)"),
-                            &format!("use {:?}", names::snake_case(name)),
-                        );
-                    } else if def.unmapped_columns != UnmappedColumns::Infer && !columns.iter().any(|c| &c.name == name) {
-                        err(
-                            &field,
-                            format!("{name:?} is not a mapped column"),
-                            "name a column from `columns`, or set unmapped_columns: infer",
-                        );
-                    }
-                    if needs_value
-                        && columns.iter().any(|c| &c.name == name && matches!(c.data_type, ColumnType::String | ColumnType::Boolean))
-                    {
-                        err(&field, format!("{name:?} is not numeric, so it has no min or max"), "bound a float64 or int64 column");
-                    }
-                }
-                if matches!(check.action, CheckAction::Remove) && target == CheckTarget::Time {
-                    err(
-                        &format!("{origin}.action"),
-                        "a row cannot keep going without its time".into(),
-                        "use reject or fail for checks on `time`",
-                    );
-                }
-                checks.push(Check { kind: check.kind, target, value: check.value, action: check.action, origin: origin.clone() });
-            }
-        }
-
-        if def.output.target_file_mib == 0 {
-            err("output.target_file_mib", "must be at least 1".into(), "use a size in MiB such as 128");
-        }
-        if def.output.row_group_rows == 0 {
-            err("output.row_group_rows", "must be at least 1".into(), "use a row count such as 122880");
-        }
-
-        if !errors.is_empty() {
-            return Err(ConfigErrors(errors));
-        }
-        Ok(Pipeline {
-            name: def.name,
-            description: def.description,
-            source_file: file.to_owned(),
-            triggers,
-            table_template: def.table,
-            locations,
-            null_values: def.reader.null_values().iter().map(|v| v.trim().to_owned()).collect(),
-            reader: def.reader,
-            time_column: def.time.column,
-            time: TimeParser { format, timezone },
-            local_timezone,
-            partition_timezone,
-            columns,
-            unmapped_columns: def.unmapped_columns,
-            checks,
-            partition_by,
-            output: def.output,
-        })
     }
 
     /// The table for `key`, if a trigger matches it.
@@ -542,6 +209,11 @@ fn kind_name(kind: CheckKind) -> &'static str {
 impl CheckKind {
     pub fn name(self) -> &'static str {
         kind_name(self)
+    }
+
+    /// Whether the check compares with a `value`.
+    pub fn needs_bound(self) -> bool {
+        matches!(self, CheckKind::FailMin | CheckKind::FailMax | CheckKind::WarnMin | CheckKind::WarnMax)
     }
 
     /// The bit this check sets in `qc_<column>`, numbered from 1 as in tsdat.
@@ -734,6 +406,13 @@ impl PipelineSet {
 
     pub fn get(&self, name: &str) -> Option<&Arc<Pipeline>> {
         self.pipelines.iter().find(|p| p.name == name)
+    }
+
+    /// Whether a pipeline's trigger matches `key` itself. An archive that one
+    /// does is that pipeline's to read whole (a package of XML notices), not
+    /// to expand.
+    pub fn claims(&self, key: &str) -> bool {
+        !matches!(self.route(key), Err(RouteError::Unmatched { .. }))
     }
 
     /// Picks the one pipeline for `key`, with its table and location.

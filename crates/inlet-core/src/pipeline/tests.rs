@@ -27,7 +27,7 @@ fn the_shipped_pipelines_compile() {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../pipelines");
     let set = PipelineSet::load_dir(Path::new(root)).unwrap();
     let names: Vec<_> = set.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["a2e_buoy_ingest", "asx_eod", "bom_radiation", "cyi_exports"]);
+    assert_eq!(names, ["a2e_buoy_ingest", "asx_eod", "bom_radiation", "cyi_exports", "ted_notices"]);
 }
 
 #[test]
@@ -188,5 +188,62 @@ fn the_folder_name_must_match() {
 fn the_embedded_pipelines_are_the_shipped_ones() {
     let embedded = PipelineSet::embedded().unwrap();
     let names: Vec<_> = embedded.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["a2e_buoy_ingest", "asx_eod", "bom_radiation", "cyi_exports"]);
+    assert_eq!(names, ["a2e_buoy_ingest", "asx_eod", "bom_radiation", "cyi_exports", "ted_notices"]);
+}
+
+const XML: &str = r#"
+name: demo
+triggers: ['(^|/)demo/.*\.xml$']
+table: demo
+reader:
+  format: xml
+  record_element: notice
+  repeated:
+    - { path: lots__lot, rule: explode }
+    - { path: cpv__code, rule: join, separator: ";" }
+time: { column: published, format: '%Y%m%d', name: date, type: date }
+columns:
+  - { source: id, type: string }
+  - { source: cpv__code, type: string }
+  - { source: lots__lot__value }
+checks:
+  - { check: missing, columns: [date], action: reject }
+partition_by: [year]
+"#;
+
+#[test]
+fn an_xml_pipeline_with_a_date_named_date_compiles() {
+    let p = Pipeline::from_yaml("demo.yaml", XML).unwrap();
+    assert_eq!((p.time_name.as_str(), p.time_type), ("date", TimeType::Date));
+    assert_eq!(p.checks[0].target, CheckTarget::Time, "a check on the time column's name is a check on time");
+    let ReaderConfig::Xml(xml) = &p.reader else { panic!("{:?}", p.reader) };
+    assert_eq!(xml.record_element.as_deref(), Some("notice"));
+}
+
+#[test]
+fn xml_rules_must_name_paths_that_columns_read_and_only_one_path_explodes() {
+    let yaml = XML
+        .replace(
+            "{ path: cpv__code, rule: join, separator: \";\" }",
+            "{ path: cpv, rule: join }\n    - { path: id, rule: explode }\n    - { path: cpv__code, rule: first, separator: \",\" }",
+        )
+        .replace("- { source: id, type: string }", "- { source: Id, type: string }");
+    let fields: Vec<String> = errors_of(&yaml).into_iter().map(|e| e.field).collect();
+    assert_eq!(
+        fields,
+        ["columns[0].source", "reader.repeated[1].path", "reader.repeated[2].path", "reader.repeated[3].separator", "reader.repeated"],
+        "{:?}",
+        errors_of(&yaml)
+    );
+}
+
+#[test]
+fn a_date_has_no_time_zone_wall_clock_or_hour() {
+    let yaml = XML
+        .replace("name: date, type: date }", "name: date, type: date, timezone: Europe/Brussels, local_time: Europe/Brussels }")
+        .replace("partition_by: [year]", "partition_by: [year, hour]");
+    let fields: Vec<String> = errors_of(&yaml).into_iter().map(|e| e.field).collect();
+    assert_eq!(fields, ["time.timezone", "time.local_time", "partition_by"]);
+    let errors = errors_of(&XML.replace("name: date,", "name: year,"));
+    assert_eq!(errors[0].field, "time.name", "{errors:?}");
 }

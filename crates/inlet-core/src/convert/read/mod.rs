@@ -61,6 +61,8 @@
 mod csv;
 mod grid;
 mod json_lines;
+mod tar_members;
+mod xml;
 
 use std::io::Read;
 use std::sync::Arc;
@@ -71,8 +73,9 @@ use arrow_array::builder::StringBuilder;
 pub use self::csv::CsvReader;
 pub use self::grid::GridReader;
 pub use self::json_lines::{JsonLinesOptions, JsonLinesReader};
+pub use self::xml::{XmlContainer, XmlOptions, XmlReader};
 use super::ConvertError;
-use crate::pipeline::{EXTRA_JSON_COLUMN, JsonLinesConfig, Pipeline, ReaderConfig};
+use crate::pipeline::{EXTRA_JSON_COLUMN, JsonLinesConfig, Pipeline, ReaderConfig, XmlConfig};
 
 /// Rows a batch holds at most.
 pub const MAX_BATCH_ROWS: usize = 8192;
@@ -204,6 +207,9 @@ pub fn open<'a>(
         ReaderConfig::Csv(config) => Box::new(CsvReader::new(csv::CsvOptions::of(config), input)?),
         ReaderConfig::EsriGrid(_) => Box::new(GridReader::new(input)?),
         ReaderConfig::JsonLines(config) => Box::new(JsonLinesReader::new(json_lines_options(pipeline, config, context), input)),
+        ReaderConfig::Xml(config) => {
+            Box::new(XmlReader::new(xml_options(pipeline, config, context), XmlContainer::of(context.source_uri), input))
+        }
     };
     let wanted = |group: &String| pipeline.columns.iter().any(|c| c.source == *group) || pipeline.time_column == *group;
     let constants: Vec<(String, String)> =
@@ -214,13 +220,20 @@ pub fn open<'a>(
     Ok(Box::new(WithConstants::new(reader, constants)))
 }
 
-/// The fields a JSON-lines file is read for: the time and the mapped
-/// columns, but for those the key's captures give.
-fn json_lines_options(pipeline: &Pipeline, config: &JsonLinesConfig, context: ReadContext<'_>) -> JsonLinesOptions {
+/// The fields a file of named fields (JSON, XML) is read for: the time and
+/// the mapped columns, but for those the key's captures give.
+fn named_fields(pipeline: &Pipeline, context: ReadContext<'_>) -> Vec<String> {
     let captured = |name: &str| context.captures.iter().any(|(group, _)| group == name);
     let mapped = pipeline.columns.iter().map(|c| &c.source).filter(|source| source.as_str() != EXTRA_JSON_COLUMN);
-    let fields = std::iter::once(&pipeline.time_column).chain(mapped).filter(|name| !captured(name)).cloned().collect();
-    JsonLinesOptions { fields, unknown_fields: config.unknown_fields }
+    std::iter::once(&pipeline.time_column).chain(mapped).filter(|name| !captured(name)).cloned().collect()
+}
+
+fn json_lines_options(pipeline: &Pipeline, config: &JsonLinesConfig, context: ReadContext<'_>) -> JsonLinesOptions {
+    JsonLinesOptions { fields: named_fields(pipeline, context), unknown_fields: config.unknown_fields }
+}
+
+fn xml_options(pipeline: &Pipeline, config: &XmlConfig, context: ReadContext<'_>) -> XmlOptions {
+    XmlOptions { record_element: config.record_element.clone(), fields: named_fields(pipeline, context), repeated: config.repeated.clone() }
 }
 
 /// Adds columns whose value is the same in every row, after the reader's own.
