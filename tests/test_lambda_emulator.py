@@ -125,11 +125,12 @@ def test_grids_and_json_lines_are_routed_loaded_and_registered(aws, emulator, tm
     s3.put_object(Bucket="input", Key="in/bom/solar_ghi_20240115_03UT.txt", Body=grid)
     s3.put_object(Bucket="input", Key="in/cyi/air_quality/2024-01-15/export.jsonl", Body=export)
     s3.put_object(Bucket="input", Key="in/cyi/air_quality/2024-01-16/export.json.gz", Body=gzip.compress(export, mtime=0))
+    s3.put_object(Bucket="input", Key="in/cyi/air_quality/2024-01-17/export.json", Body=export)
 
     answer = invoke(emulator, "pipeline-runner", sqs_event(take(sqs, queues["runner"])), tmp_path)
     assert answer["batchItemFailures"] == []
     outcomes = sorted((r["outcome"], r.get("table")) for r in answer["results"])
-    assert outcomes == [("forwarded", None), ("loaded", "bom_radiation"), ("loaded", "cyi_air_quality")], answer
+    assert outcomes == [("forwarded", None), ("loaded", "bom_radiation"), ("loaded", "cyi_air_quality"), ("loaded", "cyi_air_quality")], answer
     answer = invoke(emulator, "unzip", sqs_event(take(sqs, queues["unzip"])), tmp_path)
     assert [r["outcome"] for r in answer["results"]] == ["expanded"], answer
     answer = invoke(emulator, "pipeline-runner", sqs_event([m for m in take(sqs, queues["runner"]) if "s3:TestEvent" not in m["Body"]]), tmp_path)
@@ -139,7 +140,7 @@ def test_grids_and_json_lines_are_routed_loaded_and_registered(aws, emulator, tm
     assert answer["batchItemFailures"] == []
     partitions = lambda table: sorted(p["Values"] for p in glue.get_partitions(DatabaseName="inlet", TableName=table)["Partitions"])
     assert partitions("bom_radiation") == [["2024", "01", "15", "03"]]
-    assert partitions("cyi_air_quality") == [["2024-01-15"], ["2024-01-16"]]
+    assert partitions("cyi_air_quality") == [["2024-01-15"], ["2024-01-16"], ["2024-01-17"]]
     table = glue.get_table(DatabaseName="inlet", Name="cyi_air_quality")["Table"]
     assert [k["Name"] for k in table["PartitionKeys"]] == ["export_date"]
     assert "export_date" not in [c["Name"] for c in table["StorageDescriptor"]["Columns"]]

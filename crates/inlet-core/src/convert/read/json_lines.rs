@@ -7,11 +7,17 @@
 //! the decoder fails a whole batch on one line that is not JSON, and types
 //! values itself, while here a bad line is rejected on its own with its line
 //! number, and values reach the engine as text, to be typed and checked as
-//! every other format's are.
+//! every other format's are. Each line is walked once by serde visitors that
+//! write a column's text straight into its buffer and pass over fields no
+//! column reads, with no `Value` tree of the line.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write;
 use std::io::{BufRead, BufReader, Read};
 
+use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::{RawBatch, RawBatchBuilder, ReaderRejection, RecordReader};
@@ -30,6 +36,8 @@ pub struct JsonLinesReader<R: Read> {
     input: BufReader<R>,
     columns: Vec<String>,
     index: HashMap<String, usize>,
+    /// Every path above a column's path.
+    prefixes: HashSet<String>,
     keep_unknown: bool,
     line: u64,
     bytes: Vec<u8>,
@@ -46,11 +54,13 @@ impl<R: Read> JsonLinesReader<R> {
             columns.push(EXTRA_JSON_COLUMN.to_owned());
         }
         let index = columns.iter().enumerate().map(|(i, name)| (name.clone(), i)).collect();
+        let prefixes = columns.iter().flat_map(|path| path.match_indices("__").map(|(at, _)| path[..at].to_owned())).collect();
         let values = vec![String::new(); columns.len()];
         Self {
             input: BufReader::with_capacity(64 * 1024, input),
             columns,
             index,
+            prefixes,
             keep_unknown,
             line: 0,
             bytes: Vec::new(),
@@ -82,61 +92,268 @@ impl<R: Read> JsonLinesReader<R> {
         if text.trim().is_empty() {
             return;
         }
-        let object = match serde_json::from_str::<Value>(text) {
-            Ok(Value::Object(object)) => object,
-            Ok(other) => {
-                return batch.reject(ReaderRejection::syntax(
-                    self.line,
-                    format!("the line holds a JSON {}, not an object", kind(&other)),
-                    text.to_owned(),
-                ));
-            }
-            Err(e) => return batch.reject(ReaderRejection::syntax(self.line, format!("the line is not JSON: {e}"), text.to_owned())),
-        };
         self.values.iter_mut().for_each(String::clear);
         self.unknown.clear();
-        self.flatten(String::new(), object);
+        let fields = Fields {
+            index: &self.index,
+            prefixes: &self.prefixes,
+            keep_unknown: self.keep_unknown,
+            values: &mut self.values,
+            unknown: &mut self.unknown,
+        };
+        match read_object(text, fields) {
+            Ok(None) => {}
+            Ok(Some(kind)) => {
+                let reason = format!("the line holds a JSON {kind}, not an object");
+                return batch.reject(ReaderRejection::syntax(self.line, reason, text.to_owned()));
+            }
+            Err(e) => return batch.reject(ReaderRejection::syntax(self.line, format!("the line is not JSON: {e}"), text.to_owned())),
+        }
         if self.keep_unknown && !self.unknown.is_empty() {
             let extra = self.index[EXTRA_JSON_COLUMN];
             self.values[extra] = Value::Object(std::mem::take(&mut self.unknown)).to_string();
         }
         batch.push_row(self.line, self.values.iter().map(String::as_str));
     }
+}
 
-    /// Puts each field of `object` in its column, under `prefix`.
-    fn flatten(&mut self, prefix: String, object: Map<String, Value>) {
-        for (key, value) in object {
-            let path = if prefix.is_empty() { key } else { format!("{prefix}__{key}") };
-            match (self.index.get(&path), value) {
-                (Some(&column), value) if path != EXTRA_JSON_COLUMN || !self.keep_unknown => self.values[column] = text_of(value),
-                (_, Value::Object(inner)) => self.flatten(path, inner),
-                (_, value) if self.keep_unknown => {
-                    self.unknown.insert(path, value);
-                }
-                _ => {}
+/// Parses one line straight into its columns, with no tree of the whole
+/// object: a `serde_json::Value` per line was most of this reader's time.
+/// `None` for an object; else the kind of JSON value the line holds.
+fn read_object(text: &str, fields: Fields<'_>) -> Result<Option<&'static str>, serde_json::Error> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let kind = deserializer.deserialize_any(LineVisitor(fields))?;
+    deserializer.end()?;
+    Ok(kind)
+}
+
+/// Where a line's fields go.
+struct Fields<'a> {
+    index: &'a HashMap<String, usize>,
+    /// Paths above a column's: their objects are walked into.
+    prefixes: &'a HashSet<String>,
+    keep_unknown: bool,
+    values: &'a mut [String],
+    unknown: &'a mut Map<String, Value>,
+}
+
+impl Fields<'_> {
+    /// Reads an object's fields, under `prefix`.
+    fn read_map<'de, A: MapAccess<'de>>(&mut self, prefix: &str, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            let path = if prefix.is_empty() { key.into_owned() } else { format!("{prefix}__{key}") };
+            map.next_value_seed(FieldSeed { fields: self, path })?;
+        }
+        Ok(())
+    }
+}
+
+/// The line's top level, which must be an object.
+struct LineVisitor<'a>(Fields<'a>);
+
+impl<'de> Visitor<'de> for LineVisitor<'_> {
+    type Value = Option<&'static str>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(mut self, map: A) -> Result<Self::Value, A::Error> {
+        self.0.read_map("", map)?;
+        Ok(None)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Some("array"))
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(Some("string"))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Some("boolean"))
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Some("number"))
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Some("number"))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Some("number"))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Some("null"))
+    }
+}
+
+/// A key, borrowed from the line unless it holds escapes.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(KeySeed)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, key: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(key))
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(key.to_owned()))
+    }
+}
+
+/// One field's value, at its flattened path.
+struct FieldSeed<'f, 'a> {
+    fields: &'f mut Fields<'a>,
+    path: String,
+}
+
+impl<'de> DeserializeSeed<'de> for FieldSeed<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        let fields = self.fields;
+        match fields.index.get(&self.path) {
+            Some(&column) if self.path != EXTRA_JSON_COLUMN || !fields.keep_unknown => {
+                deserializer.deserialize_any(TextVisitor(&mut fields.values[column]))?;
+            }
+            _ if fields.keep_unknown || fields.prefixes.contains(&self.path) => {
+                deserializer.deserialize_any(NestedVisitor { fields, path: self.path })?;
+            }
+            _ => {
+                IgnoredAny::deserialize(deserializer)?;
             }
         }
+        Ok(())
     }
 }
 
-fn text_of(value: Value) -> String {
-    match value {
-        Value::Null => String::new(),
-        Value::String(text) => text,
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        nested => nested.to_string(),
+/// A value no column takes whole: an object is walked into, and anything
+/// else is kept in `extra` when unknown fields are.
+struct NestedVisitor<'f, 'a> {
+    fields: &'f mut Fields<'a>,
+    path: String,
+}
+
+impl NestedVisitor<'_, '_> {
+    fn keep<E>(self, value: Value) -> Result<(), E> {
+        if self.fields.keep_unknown {
+            self.fields.unknown.insert(self.path, value);
+        }
+        Ok(())
     }
 }
 
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
+impl<'de> Visitor<'de> for NestedVisitor<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        self.fields.read_map(&self.path, map)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        let value = Value::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+        self.keep(value)
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<(), E> {
+        self.keep(Value::String(text.to_owned()))
+    }
+
+    fn visit_bool<E: de::Error>(self, b: bool) -> Result<(), E> {
+        self.keep(Value::Bool(b))
+    }
+
+    fn visit_i64<E: de::Error>(self, n: i64) -> Result<(), E> {
+        self.keep(Value::from(n))
+    }
+
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<(), E> {
+        self.keep(Value::from(n))
+    }
+
+    fn visit_f64<E: de::Error>(self, n: f64) -> Result<(), E> {
+        self.keep(Value::from(n))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.keep(Value::Null)
+    }
+}
+
+/// A column's value as text, written into the column's reused buffer: a
+/// string as it is, a number or boolean as written, `null` as no value, and
+/// an object or array as its JSON.
+struct TextVisitor<'t>(&'t mut String);
+
+impl<'de> Visitor<'de> for TextVisitor<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<(), E> {
+        self.0.push_str(text);
+        Ok(())
+    }
+
+    fn visit_bool<E: de::Error>(self, b: bool) -> Result<(), E> {
+        self.0.push_str(if b { "true" } else { "false" });
+        Ok(())
+    }
+
+    fn visit_i64<E: de::Error>(self, n: i64) -> Result<(), E> {
+        let _ = write!(self.0, "{n}");
+        Ok(())
+    }
+
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<(), E> {
+        let _ = write!(self.0, "{n}");
+        Ok(())
+    }
+
+    fn visit_f64<E: de::Error>(self, n: f64) -> Result<(), E> {
+        let _ = write!(self.0, "{n}");
+        Ok(())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        let value = Value::deserialize(de::value::MapAccessDeserializer::new(map))?;
+        self.0.push_str(&value.to_string());
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        let value = Value::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+        self.0.push_str(&value.to_string());
+        Ok(())
     }
 }
 
