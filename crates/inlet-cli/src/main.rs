@@ -25,7 +25,8 @@ const AFTER_HELP: &str = "Examples:
   inlet tables                               # what is there
   inlet failed                               # what failed and why
   inlet redrive --all                        # try failed inputs again
-  inlet repair                               # rebuild the catalog from the output files";
+  inlet repair                               # rebuild the catalog from the output files
+  inlet harvest --dry-run --at 2021-01-15T00:00:00Z  # the URLs a scheduled run would fetch";
 
 #[derive(Debug, Parser)]
 #[command(name = "inlet", version, about = ABOUT, after_help = AFTER_HELP)]
@@ -70,6 +71,9 @@ enum Command {
     Repair(commands::repair::Args),
     /// List the pipelines and check their definitions.
     Pipelines(commands::pipelines::Args),
+    /// Print the URLs a scheduled run of the harvester would fetch, with
+    /// their placeholders filled in for the run's time (config/sources.yaml).
+    Harvest(commands::harvest::Args),
 }
 
 fn init_logging(format: LogFormat, verbose: u8) {
@@ -102,9 +106,11 @@ async fn main() -> ExitCode {
 }
 
 async fn run(options: state::StateOptions, command: Command) -> anyhow::Result<ExitCode> {
-    // Checking pipeline definitions needs no backend.
-    if let Command::Pipelines(args) = command {
-        return commands::pipelines::run(&options, args).await;
+    // Neither checking pipeline definitions nor planning a harvest needs a backend.
+    match command {
+        Command::Pipelines(args) => return commands::pipelines::run(&options, args).await,
+        Command::Harvest(args) => return commands::harvest::run(args).await,
+        _ => {}
     }
     let state = options.open().await?;
     match command {
@@ -114,6 +120,6 @@ async fn run(options: state::StateOptions, command: Command) -> anyhow::Result<E
         Command::Failed(args) => commands::failed::run(&state, args).await,
         Command::Redrive(args) => commands::redrive::run(&state, args).await,
         Command::Repair(args) => commands::repair::run(&state, args).await,
-        Command::Pipelines(_) => unreachable!("handled above"),
+        Command::Pipelines(_) | Command::Harvest(_) => unreachable!("handled above"),
     }
 }

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod failed;
+pub mod harvest;
 pub mod ingest;
 pub mod pipelines;
 pub mod query;
