@@ -3,8 +3,10 @@
 //! Remote data inlet fetches on a schedule: `config/sources.yaml` and its
 //! validation, URL templates with explicit calendar arithmetic in each
 //! source's time zone, and the harvest plan, the downloads one scheduled run
-//! queues. It makes no request itself: fetching is the downloader's.
+//! queues, and the check of the addresses a source may reach. It makes no
+//! request itself: fetching is the downloader's.
 
+pub mod address;
 pub mod config;
 pub mod plan;
 pub mod schedule;
