@@ -13,7 +13,6 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
-use std::fmt::Write;
 use std::io::{BufRead, BufReader, Read};
 
 use serde::Deserialize;
@@ -326,17 +325,19 @@ impl<'de> Visitor<'de> for TextVisitor<'_> {
     }
 
     fn visit_i64<E: de::Error>(self, n: i64) -> Result<(), E> {
-        let _ = write!(self.0, "{n}");
+        self.0.push_str(itoa::Buffer::new().format(n));
         Ok(())
     }
 
     fn visit_u64<E: de::Error>(self, n: u64) -> Result<(), E> {
-        let _ = write!(self.0, "{n}");
+        self.0.push_str(itoa::Buffer::new().format(n));
         Ok(())
     }
 
+    // The shortest text that reads back as the same number, as serde_json
+    // writes it; std's formatting was a tenth of this reader's time.
     fn visit_f64<E: de::Error>(self, n: f64) -> Result<(), E> {
-        let _ = write!(self.0, "{n}");
+        self.0.push_str(zmij::Buffer::new().format(n));
         Ok(())
     }
 
@@ -402,6 +403,14 @@ mod tests {
         );
         let batch = read(text, UnknownFields::Drop);
         assert_eq!(row(&batch, 0), ["2024-01-15T03:00:00Z", "s1", "12.5", "[\"a\",\"b\"]"]);
+    }
+
+    #[test]
+    fn numbers_keep_the_text_that_reads_back_as_the_same_value() {
+        let batch = read(br#"{"time":"t","sensor":{"id":7},"pm25":1e-7,"tags":18446744073709551615}"#, UnknownFields::Drop);
+        assert_eq!(row(&batch, 0), ["t", "7", "1e-7", "18446744073709551615"]);
+        let batch = read(br#"{"time":"t","pm25":-0.1,"tags":true}"#, UnknownFields::Drop);
+        assert_eq!(row(&batch, 0), ["t", "", "-0.1", "true"]);
     }
 
     #[test]
