@@ -30,11 +30,11 @@ def test_a_broken_sources_file_names_the_file_the_source_and_the_field(inlet, tm
     broken = tmp_path / "sources.yaml"
     broken.write_text(text.replace("asx_eod_{yesterday}", "asx_eod_{yesterdy}").replace("schedule: rate(1 hour)", "schedule: hourly"))
     result = inlet.run("harvest", "--dry-run", "--sources", broken, check=False)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert f"{broken}: sources[0] (asx_eod): `url`: {{yesterdy}} is not a placeholder" in result.stderr, result.stderr
     assert f"{broken}: sources[1] (bom_solar): `schedule`:" in result.stderr, result.stderr
 
 
-def test_without_dry_run_it_says_what_it_cannot_do_yet(inlet):
+def test_without_dry_run_it_points_to_download(inlet):
     result = inlet.run("harvest", check=False)
-    assert result.returncode == 2 and "--dry-run" in result.stderr, result.stderr
+    assert result.returncode == 2 and "inlet download" in result.stderr, result.stderr

@@ -7,18 +7,18 @@ use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::SdkError;
-use aws_sdk_s3::primitives::{ByteStream, Length};
+use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use inlet_core::storage::{ObjectBody, ObjectLocation, ObjectMeta, ObjectStore, StoreError};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use tokio::io::AsyncReadExt;
 
 use crate::errors::{status_of, store_error, stream_error};
 
-/// Files above this go up in parts, so no upload holds more than a part in flight.
-const MULTIPART_THRESHOLD: u64 = 16 << 20;
-/// S3's minimum part size is 5 MiB; 8 MiB keeps the part count low for files
-/// up to the 128 MiB target.
-const PART_SIZE: u64 = 8 << 20;
+/// Bodies above this go up in parts of this size, so no upload holds more
+/// than one part in memory. S3's minimum part size is 5 MiB; 8 MiB keeps a
+/// 1 GiB download to 128 parts, far below the 10,000 allowed.
+const PART_SIZE: usize = 8 << 20;
 
 /// Characters a CopySource may carry unencoded: the key's own slashes and the
 /// unreserved set.
@@ -38,7 +38,9 @@ impl S3ObjectStore {
         &self.client
     }
 
-    async fn put_multipart(&self, location: &ObjectLocation, path: &Path, size: u64) -> Result<(), StoreError> {
+    /// Uploads `first`, then every further part `body` yields, as one
+    /// multipart upload; aborted if anything fails on the way.
+    async fn put_multipart(&self, location: &ObjectLocation, first: Vec<u8>, body: &mut ObjectBody) -> Result<(), StoreError> {
         const OPERATION: &str = "multipart upload";
         let created = self
             .client
@@ -51,31 +53,22 @@ impl S3ObjectStore {
         let upload_id = created.upload_id().ok_or_else(|| stream_error(OPERATION, location, "S3 returned no upload id"))?.to_owned();
         let result = async {
             let mut parts = Vec::new();
-            let mut offset = 0u64;
-            let mut number = 1;
-            while offset < size {
-                let length = PART_SIZE.min(size - offset);
-                let body = ByteStream::read_from()
-                    .path(path)
-                    .offset(offset)
-                    .length(Length::Exact(length))
-                    .build()
-                    .await
-                    .map_err(|e| StoreError::backend(OPERATION, location, inlet_core::error::ErrorClass::Permanent, e))?;
-                let part = self
+            let mut part = first;
+            while !part.is_empty() {
+                let number = parts.len() as i32 + 1;
+                let uploaded = self
                     .client
                     .upload_part()
                     .bucket(&location.bucket)
                     .key(&location.key)
                     .upload_id(&upload_id)
                     .part_number(number)
-                    .body(body)
+                    .body(ByteStream::from(part))
                     .send()
                     .await
                     .map_err(|e| store_error(OPERATION, location, e))?;
-                parts.push(CompletedPart::builder().part_number(number).set_e_tag(part.e_tag().map(str::to_owned)).build());
-                offset += length;
-                number += 1;
+                parts.push(CompletedPart::builder().part_number(number).set_e_tag(uploaded.e_tag().map(str::to_owned)).build());
+                part = read_part(body, location).await?;
             }
             self.client
                 .complete_multipart_upload()
@@ -101,6 +94,21 @@ impl S3ObjectStore {
         }
         result
     }
+}
+
+/// Up to [`PART_SIZE`] bytes of `body`; fewer only at its end.
+async fn read_part(body: &mut ObjectBody, location: &ObjectLocation) -> Result<Vec<u8>, StoreError> {
+    let mut part = Vec::with_capacity(PART_SIZE);
+    let read = async {
+        while part.len() < PART_SIZE {
+            if body.as_mut().take((PART_SIZE - part.len()) as u64).read_to_end(&mut part).await? == 0 {
+                break;
+            }
+        }
+        Ok(())
+    };
+    read.await.map_err(|source| StoreError::Io { operation: "put", location: location.clone(), source })?;
+    Ok(part)
 }
 
 /// NotFound for a 404, the classified error otherwise.
@@ -189,23 +197,17 @@ impl ObjectStore for S3ObjectStore {
     }
 
     async fn put_file(&self, location: &ObjectLocation, path: &Path) -> Result<ObjectMeta, StoreError> {
-        let size =
-            tokio::fs::metadata(path).await.map_err(|e| StoreError::Io { operation: "put", location: location.clone(), source: e })?.len();
-        if size > MULTIPART_THRESHOLD {
-            self.put_multipart(location, path, size).await?;
-        } else {
-            let body = ByteStream::from_path(path)
-                .await
-                .map_err(|e| StoreError::backend("put", location, inlet_core::error::ErrorClass::Permanent, e))?;
-            self.client
-                .put_object()
-                .bucket(&location.bucket)
-                .key(&location.key)
-                .body(body)
-                .send()
-                .await
-                .map_err(|e| store_error("put", location, e))?;
+        let file =
+            tokio::fs::File::open(path).await.map_err(|e| StoreError::Io { operation: "put", location: location.clone(), source: e })?;
+        self.put_stream(location, Box::pin(file)).await
+    }
+
+    async fn put_stream(&self, location: &ObjectLocation, mut body: ObjectBody) -> Result<ObjectMeta, StoreError> {
+        let first = read_part(&mut body, location).await?;
+        if first.len() < PART_SIZE {
+            return self.put_bytes_guarded(location, first, false).await;
         }
+        self.put_multipart(location, first, &mut body).await?;
         self.head(location).await
     }
 

@@ -26,7 +26,8 @@ const AFTER_HELP: &str = "Examples:
   inlet failed                               # what failed and why
   inlet redrive --all                        # try failed inputs again
   inlet repair                               # rebuild the catalog from the output files
-  inlet harvest --dry-run --at 2021-01-15T00:00:00Z  # the URLs a scheduled run would fetch";
+  inlet harvest --dry-run --at 2021-01-15T00:00:00Z  # the URLs a scheduled run would fetch
+  inlet download asx_eod                     # fetch a source's new files and ingest them";
 
 #[derive(Debug, Parser)]
 #[command(name = "inlet", version, about = ABOUT, after_help = AFTER_HELP)]
@@ -74,6 +75,10 @@ enum Command {
     /// Print the URLs a scheduled run of the harvester would fetch, with
     /// their placeholders filled in for the run's time (config/sources.yaml).
     Harvest(commands::harvest::Args),
+    /// Fetch the sources of config/sources.yaml into in/ (only what changed
+    /// since the last fetch), then ingest what arrived. Records per URL and
+    /// alerts are kept under <state-dir>/sources/.
+    Download(commands::download::Args),
 }
 
 fn init_logging(format: LogFormat, verbose: u8) {
@@ -120,6 +125,7 @@ async fn run(options: state::StateOptions, command: Command) -> anyhow::Result<E
         Command::Failed(args) => commands::failed::run(&state, args).await,
         Command::Redrive(args) => commands::redrive::run(&state, args).await,
         Command::Repair(args) => commands::repair::run(&state, args).await,
+        Command::Download(args) => commands::download::run(&state, args).await,
         Command::Pipelines(_) | Command::Harvest(_) => unreachable!("handled above"),
     }
 }

@@ -6,6 +6,9 @@ pub const INBOX: &str = "in/";
 pub const DONE: &str = "done/";
 /// Where input that could not be processed goes, with an error document.
 pub const FAILED: &str = "failed/";
+/// Where the downloader streams a fetched file before deciding whether it is
+/// new. No notification watches it: only what moves on to `in/` is ingested.
+pub const STAGING: &str = "staging/";
 /// The folders a new input bucket starts with.
 pub const INPUT_FOLDERS: [&str; 3] = [INBOX, DONE, FAILED];
 

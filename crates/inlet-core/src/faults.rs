@@ -107,6 +107,11 @@ impl ObjectStore for FaultyStore {
         self.inner.put_bytes(location, bytes).await
     }
 
+    async fn put_stream(&self, location: &ObjectLocation, body: ObjectBody) -> Result<ObjectMeta, StoreError> {
+        self.check(Op::Put, location)?;
+        self.inner.put_stream(location, body).await
+    }
+
     async fn put_bytes_if_absent(&self, location: &ObjectLocation, bytes: Vec<u8>) -> Result<ObjectMeta, StoreError> {
         self.check(Op::Put, location)?;
         self.inner.put_bytes_if_absent(location, bytes).await

@@ -8,8 +8,12 @@
 
 pub mod address;
 pub mod config;
+pub mod download;
+pub mod fetch;
+pub mod links;
 pub mod plan;
 pub mod schedule;
+pub mod state;
 pub mod template;
 
 pub use config::{Source, SourceErrors, SourceKind, SourceSet};

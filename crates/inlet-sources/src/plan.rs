@@ -13,8 +13,13 @@ pub struct Download {
     pub source: String,
     pub url: String,
     pub kind: SourceKind,
+    /// For a page or FTP listing: what a link or file name must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
     /// The key prefix under `in/`.
     pub target: String,
+    #[serde(default)]
+    pub allow_private_addresses: bool,
     /// The run's scheduled minute, `2021-01-15T00:00Z`.
     pub period: String,
     /// From source, URL and period: a retried run queues the same ids, which
@@ -41,7 +46,9 @@ fn download(source: &Source, at: DateTime<Utc>, period: &str) -> Download {
         source: source.id.clone(),
         url,
         kind: source.kind,
+        pattern: source.pattern.as_ref().map(|p| p.as_str().to_owned()),
         target: source.target.clone(),
+        allow_private_addresses: source.allow_private_addresses,
         period: period.to_owned(),
         deduplication_id,
     }

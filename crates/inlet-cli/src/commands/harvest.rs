@@ -1,11 +1,11 @@
 //! `inlet harvest`: the downloads a scheduled run of the harvester would queue.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
-use inlet_sources::{DEFAULT_SOURCES_FILE, SourceSet, harvest};
+use inlet_sources::{DEFAULT_SOURCES_FILE, Download, SourceSet, harvest};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -33,26 +33,12 @@ pub struct Args {
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     if !args.dry_run {
         bail!(
-            "fetching is the downloader's, which inlet does not have yet; run `inlet harvest --dry-run` to see the URLs a run would fetch"
+            "on one machine there is no queue for the harvester to fill: run `inlet download` to fetch the sources, or `inlet harvest --dry-run` to see the URLs a run would fetch"
         );
     }
-    let label = args.sources.display().to_string();
-    let text = std::fs::read_to_string(&args.sources).with_context(|| format!("cannot read the sources file {label}"))?;
-    let sources = match SourceSet::from_yaml(&label, &text) {
-        Ok(sources) => sources,
-        Err(errors) => {
-            eprint!("{errors}");
-            return Ok(ExitCode::FAILURE);
-        }
-    };
-    if let Some(schedule) = &args.schedule
-        && !sources.schedules().iter().any(|s| s.expression() == schedule)
-    {
-        let known: Vec<&str> = sources.schedules().iter().map(|s| s.expression()).collect();
-        bail!("no source in {label} runs on {schedule:?}; the schedules are: {}", known.join(", "));
-    }
+    let sources = load(&args.sources)?;
     let at = args.at.unwrap_or_else(Utc::now);
-    for download in harvest(&sources, args.schedule.as_deref(), at) {
+    for download in plan(&sources, &args.sources, args.schedule.as_deref(), at)? {
         if args.json {
             println!("{}", serde_json::to_string(&download)?);
         } else {
@@ -60,4 +46,22 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The sources file, validated; every problem in it in the error.
+pub fn load(path: &Path) -> anyhow::Result<SourceSet> {
+    let label = path.display().to_string();
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the sources file {label}"))?;
+    SourceSet::from_yaml(&label, &text).map_err(|errors| anyhow::anyhow!("{}", errors.to_string().trim_end()))
+}
+
+/// The downloads of a run at `at`, after checking the schedule asked for exists.
+pub fn plan(sources: &SourceSet, path: &Path, schedule: Option<&str>, at: DateTime<Utc>) -> anyhow::Result<Vec<Download>> {
+    if let Some(schedule) = schedule
+        && !sources.schedules().iter().any(|s| s.expression() == schedule)
+    {
+        let known: Vec<&str> = sources.schedules().iter().map(|s| s.expression()).collect();
+        bail!("no source in {} runs on {schedule:?}; the schedules are: {}", path.display(), known.join(", "));
+    }
+    Ok(harvest(sources, schedule, at))
 }

@@ -177,7 +177,7 @@ pub fn sweep_scratch(state: &State, engine: &Engine) {
     }
 }
 
-fn print_summary(state: &State, processed: &[Processed]) {
+pub fn print_summary(state: &State, processed: &[Processed]) {
     let (mut loaded, mut failed, mut rows, mut rejected) = (0, 0, 0u64, 0u64);
     let mut print = |index: usize, depth: usize| {
         let p = &processed[index];

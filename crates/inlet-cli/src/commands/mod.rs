@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod download;
 pub mod failed;
 pub mod harvest;
 pub mod ingest;

@@ -279,6 +279,23 @@ impl ObjectStore for LocalObjectStore {
         self.commit_staged(location, staged, false).await
     }
 
+    async fn put_stream(&self, location: &ObjectLocation, mut body: ObjectBody) -> Result<ObjectMeta, StoreError> {
+        self.object_path(location)?;
+        let staged = self.new_staging_file(location).await?;
+        let copied = async {
+            let mut file = fs::File::create(&staged).await?;
+            tokio::io::copy(&mut body, &mut file).await?;
+            file.sync_all().await
+        }
+        .await;
+        if let Err(e) = copied {
+            // Best effort: a partial staged copy is ours alone.
+            let _ = fs::remove_file(&staged).await;
+            return Err(StoreError::Io { operation: "put", location: location.clone(), source: e });
+        }
+        self.commit_staged(location, staged, false).await
+    }
+
     async fn put_bytes_if_absent(&self, location: &ObjectLocation, bytes: Vec<u8>) -> Result<ObjectMeta, StoreError> {
         let staged = self.stage_bytes(location, bytes).await?;
         self.commit_staged(location, staged, true).await

@@ -146,6 +146,12 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
 
     async fn put_bytes(&self, location: &ObjectLocation, bytes: Vec<u8>) -> Result<ObjectMeta, StoreError>;
 
+    /// Uploads everything `body` yields, holding at most one part of it in
+    /// memory. A read error from `body` abandons the upload and comes back as
+    /// [`StoreError::Io`] with that error as its source, so a caller whose
+    /// reader failed for its own reason can find that reason again.
+    async fn put_stream(&self, location: &ObjectLocation, body: ObjectBody) -> Result<ObjectMeta, StoreError>;
+
     /// Writes the object only if no object is at `location` (S3's
     /// `If-None-Match: *`); [`StoreError::AlreadyExists`] otherwise.
     async fn put_bytes_if_absent(&self, location: &ObjectLocation, bytes: Vec<u8>) -> Result<ObjectMeta, StoreError>;

@@ -1,0 +1,200 @@
+//! What inlet remembers about each URL it fetches, so that it fetches
+//! incrementally and notices a source that keeps failing.
+//!
+//! One record per (source, URL). Writes are conditional on the version read,
+//! so two downloaders racing on one URL cannot both think they were first.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use inlet_core::error::{BoxError, Classify, ErrorClass};
+use serde::{Deserialize, Serialize};
+
+/// The record of one URL.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UrlState {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<String>,
+    /// Of the last content that reached `in/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// The last HTTP status, or none when no server answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_status: Option<u16>,
+    /// Why the last attempt failed; cleared by a success.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(default)]
+    pub consecutive_failures: u32,
+    /// RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_at: Option<String>,
+    /// Bumped by every write; a write is refused unless it read the current one.
+    #[serde(default)]
+    pub version: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("the state of {url} ({source_id}) changed while it was being fetched; the other run's result stands")]
+    Conflict { source_id: String, url: String },
+
+    #[error("source state at {location}: {message}")]
+    Backend {
+        location: String,
+        message: String,
+        class: ErrorClass,
+        #[source]
+        source: BoxError,
+    },
+}
+
+impl Classify for StateError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            StateError::Conflict { .. } => ErrorClass::Permanent,
+            StateError::Backend { class, .. } => *class,
+        }
+    }
+}
+
+/// Where URL records live.
+#[async_trait]
+pub trait SourceState: Send + Sync + fmt::Debug {
+    /// The record, or a fresh one (version 0) for a URL never fetched.
+    async fn get(&self, source: &str, url: &str) -> Result<UrlState, StateError>;
+
+    /// Stores `state` if the stored record's version is still `state.version`,
+    /// as version + 1.
+    async fn put(&self, source: &str, url: &str, state: &UrlState) -> Result<(), StateError>;
+
+    /// Every record of `source`, by URL.
+    async fn list(&self, source: &str) -> Result<BTreeMap<String, UrlState>, StateError>;
+}
+
+/// One JSON file, for running on one machine. A file lock serialises writers,
+/// and a write goes through a temporary file and a rename.
+#[derive(Debug, Clone)]
+pub struct LocalSourceState {
+    path: PathBuf,
+}
+
+/// `source` → URL → record.
+type Records = BTreeMap<String, BTreeMap<String, UrlState>>;
+
+impl LocalSourceState {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn error(&self, message: &str, class: ErrorClass, source: impl Into<BoxError>) -> StateError {
+        let source = source.into();
+        StateError::Backend { location: self.path.display().to_string(), message: format!("{message}: {source}"), class, source }
+    }
+
+    fn read(&self) -> Result<Records, StateError> {
+        match std::fs::read(&self.path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                self.error("the file is not a source-state document; move it aside to start afresh", ErrorClass::Permanent, e)
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Records::new()),
+            Err(e) => Err(self.error("cannot read", ErrorClass::of_io(&e), e)),
+        }
+    }
+
+    fn write(&self, records: &Records) -> Result<(), StateError> {
+        let temporary = self.path.with_extension("json.tmp");
+        let bytes = serde_json::to_vec_pretty(records).expect("records serialise");
+        std::fs::write(&temporary, bytes)
+            .and_then(|()| std::fs::rename(&temporary, &self.path))
+            .map_err(|e| self.error("cannot write", ErrorClass::of_io(&e), e))
+    }
+
+    /// Runs `f` on the records under an exclusive lock, a blocking section.
+    async fn locked<T: Send + 'static>(&self, f: impl FnOnce(&Self) -> Result<T, StateError> + Send + 'static) -> Result<T, StateError> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Some(parent) = this.path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| this.error("cannot create its folder", ErrorClass::of_io(&e), e))?;
+            }
+            let lock = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(this.path.with_extension("lock"))
+                .map_err(|e| this.error("cannot open the lock", ErrorClass::of_io(&e), e))?;
+            lock.lock().map_err(|e| this.error("cannot lock", ErrorClass::Transient, e))?;
+            f(&this)
+        })
+        .await
+        .map_err(|e| self.error("the state task failed", ErrorClass::Transient, e))?
+    }
+}
+
+#[async_trait]
+impl SourceState for LocalSourceState {
+    async fn get(&self, source: &str, url: &str) -> Result<UrlState, StateError> {
+        let (source, url) = (source.to_owned(), url.to_owned());
+        self.locked(move |this| Ok(this.read()?.get(&source).and_then(|urls| urls.get(&url)).cloned().unwrap_or_default())).await
+    }
+
+    async fn put(&self, source: &str, url: &str, state: &UrlState) -> Result<(), StateError> {
+        let (source, url, state) = (source.to_owned(), url.to_owned(), state.clone());
+        self.locked(move |this| {
+            let mut records = this.read()?;
+            let stored = records.entry(source.clone()).or_default().entry(url.clone()).or_default();
+            if stored.version != state.version {
+                return Err(StateError::Conflict { source_id: source, url });
+            }
+            *stored = UrlState { version: state.version + 1, ..state };
+            this.write(&records)
+        })
+        .await
+    }
+
+    async fn list(&self, source: &str) -> Result<BTreeMap<String, UrlState>, StateError> {
+        let source = source.to_owned();
+        self.locked(move |this| Ok(this.read()?.remove(&source).unwrap_or_default())).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_write_needs_the_version_it_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = LocalSourceState::new(dir.path().join("state/sources.json"));
+        let fresh = state.get("asx", "https://x/a.csv").await.unwrap();
+        assert_eq!(fresh, UrlState::default());
+
+        let fetched = UrlState { sha256: Some("ab".into()), last_status: Some(200), ..fresh.clone() };
+        state.put("asx", "https://x/a.csv", &fetched).await.unwrap();
+        let stored = state.get("asx", "https://x/a.csv").await.unwrap();
+        assert_eq!((stored.version, stored.sha256.as_deref()), (1, Some("ab")));
+
+        let stale = state.put("asx", "https://x/a.csv", &fetched).await.unwrap_err();
+        assert!(matches!(stale, StateError::Conflict { .. }), "{stale}");
+        assert_eq!(state.list("asx").await.unwrap().len(), 1);
+        assert!(state.list("other").await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_damaged_file_is_a_permanent_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sources.json");
+        std::fs::write(&path, "not json").unwrap();
+        let error = LocalSourceState::new(&path).get("a", "b").await.unwrap_err();
+        assert_eq!(error.class(), ErrorClass::Permanent);
+        assert!(error.to_string().contains("sources.json"), "{error}");
+    }
+}
