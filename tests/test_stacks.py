@@ -3,6 +3,7 @@ created on moto's CloudFormation, where a file then flows through the buckets
 and queues the stack made, handled by the functions under cargo-lambda's
 Runtime API emulator. The custom resources answer moto's CloudFormation
 themselves: the stack only completes because create-folders answered."""
+import contextlib
 import http.server
 import io
 import json
@@ -17,9 +18,10 @@ import yaml
 
 from aws_local import VENV_BIN, client, invoke, lambda_emulator, moto_server, sqs_event, take
 from conftest import REPO
+from http_source import File, SourceServer
 
 TEMPLATES = sorted((REPO / "cloudformation").glob("*.cfn.yaml"))
-FUNCTIONS = ["unzip", "pipeline-runner", "partitioner", "create-folders", "clean-test-files"]
+FUNCTIONS = ["unzip", "pipeline-runner", "partitioner", "harvester", "downloader", "create-folders", "clean-test-files"]
 # What moto's CloudFormation passes over with a warning (see the README).
 MOTO_SKIPS_APP = {"AWS::Athena::WorkGroup", "AWS::Glue::Database", "AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy"}
 
@@ -68,7 +70,7 @@ def test_every_function_crate_is_deployed():
 def test_queues_outlast_their_functions_six_times():
     resources = yaml.safe_load((REPO / "cloudformation" / "lambda.cfn.yaml").read_text())["Resources"]
     mappings = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
-    assert len(mappings) == 3
+    assert len(mappings) == 4
     for mapping in mappings:
         queue = resources[mapping["EventSourceArn"]["Fn::GetAtt"][0]]["Properties"]
         function = resources[mapping["FunctionName"]["Ref"]]["Properties"]
@@ -156,7 +158,23 @@ class Answers(http.server.BaseHTTPRequestHandler):
         pass
 
 
+LOOPBACK_SOURCES = """sources:
+  - id: asx_eod
+    url: "{url}"
+    type: direct
+    schedule: cron(0 8 ? * TUE-SAT *)
+    timezone: Australia/Sydney
+    target: asx/
+    allow_private_addresses: true
+"""
+
+
 def test_the_app_stack_on_moto_carries_a_file_through(moto, tmp_path):
+    with contextlib.ExitStack() as stack_exit:
+        carry_files_through_the_app_stack(moto, tmp_path, stack_exit)
+
+
+def carry_files_through_the_app_stack(moto, tmp_path, stack_exit):
     endpoint = moto["endpoint"]
     s3, sqs, glue, cfn = (client(s, endpoint) for s in ("s3", "sqs", "glue", "cloudformation"))
 
@@ -202,7 +220,15 @@ def test_the_app_stack_on_moto_carries_a_file_through(moto, tmp_path):
         if resource["Type"] == "AWS::Lambda::Function":
             for name, value in resource["Properties"].get("Environment", {}).get("Variables", {}).items():
                 environment[name] = resources[value["Ref"]]["PhysicalResourceId"] if name != "GLUE_DATABASE" else database
-    assert set(environment) == {"INPUT_BUCKET", "OUTPUT_BUCKET", "GLUE_DATABASE", "UNZIP_QUEUE_URL"}, environment
+    assert set(environment) == {
+        "INPUT_BUCKET", "OUTPUT_BUCKET", "GLUE_DATABASE", "UNZIP_QUEUE_URL", "DOWNLOAD_QUEUE_URL", "SOURCE_STATE_TABLE", "ALERTS_TOPIC_ARN"
+    }, environment
+    # The harvester reads a sources file pointing at a loopback server instead of its built-in one.
+    source_server = stack_exit.enter_context(SourceServer())
+    source_server.serve("/asx/eod/asx_eod_20201201.csv", File((REPO / "data" / "asx_eod_20201201.csv").read_bytes(), etag='"v1"'))
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(LOOPBACK_SOURCES.format(url=source_server.url("/asx/eod/asx_eod_{yesterday}.csv")))
+    environment["INLET_SOURCES"] = str(sources)
     with lambda_emulator(endpoint, environment, tmp_path) as emulator:
         # The stack waits for create-folders to answer, as CloudFormation does.
         assert cfn.describe_stacks(StackName="inlet-test")["Stacks"][0]["StackStatus"] == "CREATE_IN_PROGRESS"
@@ -242,6 +268,28 @@ def test_the_app_stack_on_moto_carries_a_file_through(moto, tmp_path):
             assert [p["Values"] for p in partitions] == [["humboldt", "2021", "01"]]
         left = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=input_bucket)["Contents"])
         assert left == sorted(["done/", "done/buoy.z05.00.20210115.000000.zip", "failed/", "in/"] + [m.replace("in/", "done/", 1) for m in members])
+
+        # Remote sources: a scheduled run's harvest → the FIFO queue → the
+        # downloader → in/, where the notification takes it to asx_eod.
+        run = {"schedule": "cron(0 8 ? * TUE-SAT *)", "time": "2020-12-02T08:00:00Z"}
+        for _ in range(2):  # a retried run queues nothing new: FIFO drops the repeat
+            harvested = invoke(emulator, "harvester", run, tmp_path)
+            assert harvested["queued"] == 1 and harvested["urls"] == [source_server.url("/asx/eod/asx_eod_20201201.csv")], harvested
+        downloads = take(sqs, resources["DownloadQueue"]["PhysicalResourceId"])
+        assert len(downloads) == 1, downloads
+        fetched = invoke(emulator, "downloader", sqs_event(downloads), tmp_path)
+        assert fetched["batchItemFailures"] == [], fetched
+        assert fetched["results"][0]["result"]["fetched"][0]["outcome"]["key"] == "in/asx/asx_eod_20201201.csv", fetched
+        loaded = deliver("pipeline-runner", "PipelineRunnerQueue")["results"]
+        assert [(r["outcome"], r["rows_out"]) for r in loaded] == [("loaded", 150)], loaded
+        state = client("dynamodb", endpoint).scan(TableName=resources["SourceStateTable"]["PhysicalResourceId"])["Items"]
+        assert [(i["source"]["S"], i["etag"]["S"], i["last_status"]["N"]) for i in state] == [("asx_eod", '"v1"', "200")], state
+        # The next run finds the file unchanged: a 304, and nothing reaches in/.
+        invoke(emulator, "harvester", {**run, "time": "2020-12-02T08:01:00Z"}, tmp_path)
+        again = invoke(emulator, "downloader", sqs_event(take(sqs, resources["DownloadQueue"]["PhysicalResourceId"])), tmp_path)
+        assert again["results"][0]["result"]["fetched"][0]["outcome"] == {"outcome": "not_modified"}, again
+        assert not [o for o in s3.list_objects_v2(Bucket=input_bucket, Prefix="in/asx/").get("Contents", [])]
+        assert not s3.list_objects_v2(Bucket=input_bucket, Prefix="staging/").get("Contents")
 
         # The cleaner stack: created beside the test stack, answered by clean-test-files.
         buckets = [input_bucket, output_bucket, outputs["AthenaResultsBucketName"]]

@@ -81,7 +81,7 @@ fn a_queue_fed_function_is_a_few_lines() {
 fn a_scheduled_function_backed_by_dynamodb_is_a_few_lines() {
     let stack = Stack::new("t", "test");
     let harvester = Function::new(&stack, "Harvester", FunctionProps::new("harvests", code()));
-    schedule(&stack, "HarvestSchedule", "rate(1 hour)", &harvester);
+    schedule(&stack, "HarvestSchedule", "Harvests hourly sources.", "rate(1 hour)", &harvester);
     let runs = Table::new(&stack, "Runs", "pk", "sk", "expires_at");
     runs.grant_read_write(&harvester);
 
@@ -89,6 +89,9 @@ fn a_scheduled_function_backed_by_dynamodb_is_a_few_lines() {
     let resources = &template["Resources"];
     assert_eq!(resources["HarvestSchedule"]["Properties"]["ScheduleExpression"], "rate(1 hour)");
     assert_eq!(resources["HarvestSchedulePermission"]["Properties"]["Principal"], "events.amazonaws.com");
+    let input = &resources["HarvestSchedule"]["Properties"]["Targets"][0]["InputTransformer"];
+    assert_eq!(input["InputTemplate"], r#"{"schedule": "rate(1 hour)", "time": <time>}"#);
+    assert_eq!(input["InputPathsMap"]["time"], "$.time");
     let table = &resources["Runs"]["Properties"];
     assert_eq!(table["BillingMode"], "PAY_PER_REQUEST");
     assert_eq!(table["TimeToLiveSpecification"]["Enabled"], true);

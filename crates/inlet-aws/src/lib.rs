@@ -6,6 +6,8 @@
 //! - [`GlueCatalog`]: [`inlet_core::catalog::Catalog`] over the Glue Data Catalog;
 //! - [`SqsQueue`]: [`inlet_core::queue::MessageQueue`] over SQS;
 //! - [`AthenaQuery`]: SQL through Athena, for `inlet query --athena`;
+//! - [`DynamoSourceState`] and [`SnsAlerts`]: the downloader's per-URL
+//!   records in DynamoDB, and its alerts on SNS;
 //! - [`BucketHousekeeping`]: folder markers and emptying whole buckets, for
 //!   the stack's custom resources.
 //!
@@ -19,12 +21,14 @@ mod buckets;
 pub mod errors;
 mod glue;
 mod s3;
+mod source_state;
 mod sqs;
 
 pub use athena::{AthenaError, AthenaQuery, QueryResult};
 pub use buckets::{BucketError, BucketHousekeeping, Emptied};
 pub use glue::GlueCatalog;
 pub use s3::S3ObjectStore;
+pub use source_state::{DynamoSourceState, SnsAlerts};
 pub use sqs::SqsQueue;
 
 pub use aws_config::SdkConfig;
@@ -84,5 +88,13 @@ impl AwsSettings {
 
     pub fn athena_client(&self, config: &SdkConfig) -> aws_sdk_athena::Client {
         aws_sdk_athena::Client::new(config)
+    }
+
+    pub fn dynamodb_client(&self, config: &SdkConfig) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(config)
+    }
+
+    pub fn sns_client(&self, config: &SdkConfig) -> aws_sdk_sns::Client {
+        aws_sdk_sns::Client::new(config)
     }
 }

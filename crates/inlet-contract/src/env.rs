@@ -8,6 +8,15 @@ pub const OUTPUT_BUCKET: &str = "OUTPUT_BUCKET";
 pub const GLUE_DATABASE: &str = "GLUE_DATABASE";
 /// The queue the entry point forwards archives to, for the unzip function.
 pub const UNZIP_QUEUE_URL: &str = "UNZIP_QUEUE_URL";
+/// The FIFO queue the harvester fills with downloads, one message each.
+pub const DOWNLOAD_QUEUE_URL: &str = "DOWNLOAD_QUEUE_URL";
+/// The DynamoDB table of per-URL source state (ETag, hash, failures).
+pub const SOURCE_STATE_TABLE: &str = "SOURCE_STATE_TABLE";
+/// The SNS topic alerts go to: a source failing again and again, and later
+/// the stack's alarms.
+pub const ALERTS_TOPIC_ARN: &str = "ALERTS_TOPIC_ARN";
+/// A sources file to read instead of the one built into the harvester.
+pub const SOURCES_FILE: &str = "INLET_SOURCES";
 /// Refuse archives that expand to more than this many times their size.
 pub const MAX_EXPANSION_RATIO: &str = "MAX_EXPANSION_RATIO";
 /// Refuse archives that expand to more than this many MiB in all.

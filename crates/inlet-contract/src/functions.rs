@@ -16,9 +16,12 @@ pub const UNZIP: Function = Function { name: "unzip", required_env: &[env::INPUT
 pub const PIPELINE_RUNNER: Function =
     Function { name: "pipeline-runner", required_env: &[env::INPUT_BUCKET, env::OUTPUT_BUCKET, env::UNZIP_QUEUE_URL] };
 pub const PARTITIONER: Function = Function { name: "partitioner", required_env: &[env::OUTPUT_BUCKET, env::GLUE_DATABASE] };
+pub const HARVESTER: Function = Function { name: "harvester", required_env: &[env::DOWNLOAD_QUEUE_URL] };
+pub const DOWNLOADER: Function =
+    Function { name: "downloader", required_env: &[env::INPUT_BUCKET, env::SOURCE_STATE_TABLE, env::ALERTS_TOPIC_ARN] };
 /// The custom resources name their buckets in their properties.
 pub const CREATE_FOLDERS: Function = Function { name: "create-folders", required_env: &[] };
 pub const CLEAN_TEST_FILES: Function = Function { name: "clean-test-files", required_env: &[] };
 
 /// Every function, in the order the stack declares them.
-pub const ALL: [Function; 5] = [UNZIP, PIPELINE_RUNNER, PARTITIONER, CREATE_FOLDERS, CLEAN_TEST_FILES];
+pub const ALL: [Function; 7] = [UNZIP, PIPELINE_RUNNER, PARTITIONER, HARVESTER, DOWNLOADER, CREATE_FOLDERS, CLEAN_TEST_FILES];

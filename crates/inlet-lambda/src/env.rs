@@ -8,13 +8,18 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use inlet_aws::{AwsSettings, BucketHousekeeping, GlueCatalog, S3ObjectStore, SqsQueue};
+use inlet_aws::{AwsSettings, BucketHousekeeping, DynamoSourceState, GlueCatalog, S3ObjectStore, SnsAlerts, SqsQueue};
 use inlet_contract::env;
 use inlet_core::archive::ArchiveLimits;
 use inlet_core::pipeline::PipelineSet;
 use inlet_core::{Engine, EngineConfig, Registrar};
 
+use inlet_sources::SourceSet;
+use inlet_sources::download::{DownloadSettings, Downloader};
+use inlet_sources::fetch::{FetchSettings, Fetcher, Network};
+
 use crate::pipeline_runner::Runner;
+use crate::sources::Harvester;
 
 /// Why a function cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +30,8 @@ pub enum ConfigError {
     Invalid { name: &'static str, value: String, expected: &'static str },
     #[error("the pipelines built into this function are invalid: {0}")]
     Pipelines(String),
+    #[error("{0}")]
+    Sources(String),
 }
 
 /// Reads one variable; the process environment in a function.
@@ -116,4 +123,55 @@ pub async fn bucket_housekeeping() -> BucketHousekeeping {
     let settings = AwsSettings::from_env();
     let sdk = settings.sdk_config().await;
     BucketHousekeeping::new(settings.s3_client(&sdk))
+}
+
+/// The harvester's settings: the download queue's URL, and the sources file
+/// when [`env::SOURCES_FILE`] names one instead of the built-in one.
+pub fn harvester_config(vars: Lookup) -> Result<(String, Option<PathBuf>), ConfigError> {
+    let queue = required(vars, env::DOWNLOAD_QUEUE_URL, "set it to the URL of the FIFO queue the downloader reads")?;
+    Ok((queue, vars(env::SOURCES_FILE).filter(|v| !v.is_empty()).map(PathBuf::from)))
+}
+
+/// The downloader's settings: the input bucket, the source-state table and the alerts topic.
+pub fn downloader_config(vars: Lookup) -> Result<(String, String, String), ConfigError> {
+    Ok((
+        required(vars, env::INPUT_BUCKET, "set it to the bucket files are dropped into")?,
+        required(vars, env::SOURCE_STATE_TABLE, "set it to the DynamoDB table of source state")?,
+        required(vars, env::ALERTS_TOPIC_ARN, "set it to the SNS topic alerts go to")?,
+    ))
+}
+
+fn sources(file: Option<&std::path::Path>) -> Result<SourceSet, ConfigError> {
+    let loaded = match file {
+        None => SourceSet::embedded(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Sources(format!("cannot read {}: {e}", path.display())))?;
+            SourceSet::from_yaml(&path.display().to_string(), &text)
+        }
+    };
+    loaded.map_err(|e| ConfigError::Sources(e.to_string()))
+}
+
+/// The harvester over SQS.
+pub async fn harvester() -> Result<Harvester, ConfigError> {
+    let (queue, file) = harvester_config(&process_env)?;
+    let settings = AwsSettings::from_env();
+    let sdk = settings.sdk_config().await;
+    Ok(Harvester { sources: Arc::new(sources(file.as_deref())?), queue: Arc::new(SqsQueue::new(settings.sqs_client(&sdk), queue)) })
+}
+
+/// The downloader over S3, DynamoDB and SNS, fetching through the system's resolver.
+pub async fn downloader() -> Result<Downloader, ConfigError> {
+    let (input_bucket, table, topic) = downloader_config(&process_env)?;
+    let settings = AwsSettings::from_env();
+    let sdk = settings.sdk_config().await;
+    let fetch = FetchSettings::default();
+    Ok(Downloader {
+        fetcher: Fetcher::new(Network::system(fetch.connect_timeout), fetch),
+        store: Arc::new(S3ObjectStore::new(settings.s3_client(&sdk))),
+        state: Arc::new(DynamoSourceState::new(settings.dynamodb_client(&sdk), table)),
+        alerts: Arc::new(SnsAlerts::new(settings.sns_client(&sdk), topic)),
+        input_bucket,
+        settings: DownloadSettings::default(),
+    })
 }

@@ -12,6 +12,8 @@
 //! - [`unzip`]: archives → members in `in/<stem>/…`;
 //! - [`partitioner`]: new Parquet objects → Glue tables and partitions, or a
 //!   full `repair`;
+//! - [`sources`]: the harvester (a schedule → download messages on a FIFO
+//!   queue) and the downloader (each message → new files in `in/`);
 //! - [`custom_resource`]: the CloudFormation custom-resource protocol, and the
 //!   `create-folders` and `clean-test-files` resources.
 
@@ -19,6 +21,7 @@ pub mod custom_resource;
 pub mod env;
 pub mod events;
 mod handlers;
+pub mod sources;
 
 pub use handlers::{Retry, partitioner, pipeline_runner, unzip};
 pub use pipeline_runner::Runner;

@@ -41,6 +41,8 @@ fn load(function: Function, variables: &[String]) -> Result<(), ConfigError> {
         "unzip" => env::engine_config(&lookup).map(drop),
         "pipeline-runner" => env::runner_config(&lookup).map(drop),
         "partitioner" => env::registrar_config(&lookup).map(drop),
+        "harvester" => env::harvester_config(&lookup).map(drop),
+        "downloader" => env::downloader_config(&lookup).map(drop),
         // The custom resources read their buckets from their properties.
         _ => Ok(()),
     }

@@ -122,7 +122,15 @@ pub struct SourceSet {
     pub sources: Vec<Source>,
 }
 
+/// `config/sources.yaml` as the harvester was built with it.
+const EMBEDDED_SOURCES: &str = include_str!("../../../config/sources.yaml");
+
 impl SourceSet {
+    /// The sources file built into the binary, validated.
+    pub fn embedded() -> Result<Self, SourceErrors> {
+        Self::from_yaml("config/sources.yaml (built in)", EMBEDDED_SOURCES)
+    }
+
     /// Parses and validates `text`; `file` names it in errors.
     pub fn from_yaml(file: &str, text: &str) -> Result<Self, SourceErrors> {
         let parsed: SourcesFile = serde_yaml_ng::from_str(text).map_err(|e| {

@@ -33,7 +33,7 @@ impl Table {
                 "SSESpecification": { "SSEEnabled": true }
             }),
         );
-        resource.skip_check("CKV_AWS_119", "Encrypted at rest with the AWS-owned key; the table holds run ids and step names, not data.");
+        resource.skip_check("CKV_AWS_119", "Encrypted at rest with the AWS-owned key; the tables hold run state and source records (URLs, ETags, hashes), not data.");
         Self { resource }
     }
 

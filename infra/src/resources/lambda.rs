@@ -112,7 +112,7 @@ impl Function {
         resource
             .skip_check("CKV_AWS_117", "The functions reach only AWS service endpoints (S3, SQS, Glue); a VPC adds NAT cost and cold-start latency and protects nothing here.")
             .skip_check("CKV_AWS_115", "Queue-fed functions are bounded by their event source's MaximumConcurrency and the custom resources run once per stack operation; reserving concurrency per function would starve small accounts.")
-            .skip_check("CKV_AWS_116", "Invoked through SQS, whose redrive policy keeps failed messages in a dead-letter queue, or synchronously by CloudFormation.");
+            .skip_check("CKV_AWS_116", "Invoked through SQS, whose redrive policy keeps failed messages in a dead-letter queue, synchronously by CloudFormation, or by a schedule whose next run repeats a failed one.");
         if has_environment {
             resource.skip_check("CKV_AWS_173", "The environment holds bucket and database names, no secrets.");
         }
@@ -142,8 +142,18 @@ impl Function {
     /// a slow batch still holds it. Failed records are reported one by one
     /// (`ReportBatchItemFailures`).
     pub fn queue(&self, id: &str, max_receives: u32, batch_size: u32, max_concurrency: u32) -> Queue {
+        self.queue_of(id, max_receives, batch_size, max_concurrency, false)
+    }
+
+    /// As [`Function::queue`], a FIFO queue: one message group's messages
+    /// reach the function in order, one batch at a time.
+    pub fn fifo_queue(&self, id: &str, max_receives: u32, batch_size: u32, max_concurrency: u32) -> Queue {
+        self.queue_of(id, max_receives, batch_size, max_concurrency, true)
+    }
+
+    fn queue_of(&self, id: &str, max_receives: u32, batch_size: u32, max_concurrency: u32, fifo: bool) -> Queue {
         let stack = self.resource.stack();
-        let queue = Queue::new(stack, id, QueueProps { visibility_timeout_seconds: 6 * self.timeout_seconds, max_receives });
+        let queue = Queue::new(stack, id, QueueProps { visibility_timeout_seconds: 6 * self.timeout_seconds, max_receives, fifo });
         queue.grant_consume(self);
         let mapping = stack.resource(
             &format!("{id}Source"),

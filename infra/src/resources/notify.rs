@@ -38,14 +38,23 @@ impl Topic {
 }
 
 /// Runs a function on a schedule: `rate(1 hour)` or `cron(0 6 * * ? *)`.
-pub fn schedule(stack: &Stack, id: &str, expression: &str, target: &Function) -> ResourceRef {
+/// The function receives `{"schedule": <expression>, "time": <the run's
+/// scheduled time>}`, so it knows which schedule fired, and a retried run
+/// sees the same time.
+pub fn schedule(stack: &Stack, id: &str, description: &str, expression: &str, target: &Function) -> ResourceRef {
+    let template = format!("{{\"schedule\": {}, \"time\": <time>}}", serde_json::to_string(expression).expect("a string serializes"));
     let rule = stack.resource(
         id,
         "AWS::Events::Rule",
         json!({
+            "Description": description,
             "ScheduleExpression": expression,
             "State": "ENABLED",
-            "Targets": [{ "Id": "function", "Arn": target.arn() }]
+            "Targets": [{
+                "Id": "function",
+                "Arn": target.arn(),
+                "InputTransformer": { "InputPathsMap": { "time": "$.time" }, "InputTemplate": template }
+            }]
         }),
     );
     target.allow_invoke(&format!("{id}Permission"), "events.amazonaws.com", rule.get_att("Arn"));

@@ -18,26 +18,31 @@ pub struct QueueProps {
     pub visibility_timeout_seconds: u32,
     /// Receives before a message moves to the dead-letter queue.
     pub max_receives: u32,
+    /// In-order delivery per message group, and sends deduplicated by id
+    /// for five minutes. The dead-letter queue of a FIFO queue is FIFO too.
+    pub fifo: bool,
 }
 
 impl Queue {
     /// `<id>` and its dead-letter queue `<id>DeadLetters`, which keeps
     /// messages for 14 days, SQS's maximum.
     pub fn new(stack: &Stack, id: &str, props: QueueProps) -> Self {
-        let dead_letters = stack.resource(
-            &format!("{id}DeadLetters"),
-            "AWS::SQS::Queue",
-            json!({ "MessageRetentionPeriod": 1_209_600, "SqsManagedSseEnabled": true }),
-        );
-        let resource = stack.resource(
-            id,
-            "AWS::SQS::Queue",
-            json!({
-                "VisibilityTimeout": props.visibility_timeout_seconds,
-                "SqsManagedSseEnabled": true,
-                "RedrivePolicy": { "deadLetterTargetArn": dead_letters.get_att("Arn"), "maxReceiveCount": props.max_receives }
-            }),
-        );
+        let mut dead_letter_properties = json!({ "MessageRetentionPeriod": 1_209_600, "SqsManagedSseEnabled": true });
+        let mut properties = json!({
+            "VisibilityTimeout": props.visibility_timeout_seconds,
+            "SqsManagedSseEnabled": true,
+        });
+        if props.fifo {
+            // A FIFO queue's name must end in .fifo; CloudFormation's generated names do not.
+            let names = [format!("${{AWS::StackName}}-{id}-dead-letters.fifo"), format!("${{AWS::StackName}}-{id}.fifo")];
+            for (queue, name) in [&mut dead_letter_properties, &mut properties].into_iter().zip(names) {
+                queue["FifoQueue"] = json!(true);
+                queue["QueueName"] = Expr::sub(name).into_value();
+            }
+        }
+        let dead_letters = stack.resource(&format!("{id}DeadLetters"), "AWS::SQS::Queue", dead_letter_properties);
+        properties["RedrivePolicy"] = json!({ "deadLetterTargetArn": dead_letters.get_att("Arn"), "maxReceiveCount": props.max_receives });
+        let resource = stack.resource(id, "AWS::SQS::Queue", properties);
         for queue in [&resource, &dead_letters] {
             queue.skip_check("CKV_AWS_27", "Encrypted with SQS-managed keys (SqsManagedSseEnabled); messages carry object keys, not data.");
         }

@@ -1,12 +1,16 @@
-//! The app stack: buckets, queues, the five functions, the run-state table,
-//! the Glue database and the Athena workgroup.
+//! The app stack: buckets, queues, the seven functions, the run-state and
+//! source-state tables, the alerts topic, the harvest schedules, the Glue
+//! database and the Athena workgroup.
 
 use inlet_contract::{env, functions, prefixes};
+use inlet_sources::SourceSet;
 use serde_json::json;
+use sha2::{Digest, Sha256};
 
 use crate::expr::Expr;
 use crate::resources::analytics::{GlueDatabase, WorkGroup};
 use crate::resources::dynamodb::Table;
+use crate::resources::notify::{Topic, schedule};
 use crate::resources::lambda::{Code, Function, FunctionProps, custom_resource};
 use crate::resources::s3::Bucket;
 use crate::stack::{Parameter, Stack};
@@ -44,6 +48,8 @@ pub fn stack() -> Stack {
     // name the buckets without reference cycles.
     let input = Bucket::new(&stack, "InputBucket", "${NamePrefix}-input-${AWS::AccountId}-${AWS::Region}");
     input.expire("expire-done", "done/", done_days);
+    // A download cut off mid-way leaves its staged copy; nothing reads it after a day.
+    input.expire("expire-staging", prefixes::STAGING, 1);
     let output = Bucket::new(&stack, "OutputBucket", "${NamePrefix}-output-${AWS::AccountId}-${AWS::Region}");
     let results = Bucket::new(&stack, "AthenaResultsBucket", "${NamePrefix}-athena-${AWS::AccountId}-${AWS::Region}");
     results.expire("expire-results", "results/", 30);
@@ -119,6 +125,9 @@ pub fn stack() -> Stack {
     let partitioner_queue = partitioner.queue("PartitionerQueue", 5, 10, 2);
 
     input.notify(&runner_queue, prefixes::INBOX, "");
+
+    let alerts = Topic::new(&stack, "AlertsTopic", "inlet alerts");
+    remote_sources(&stack, &input, &alerts, &code);
     output.notify(&partitioner_queue, "", ".parquet");
 
     // create-folders: the input bucket's lifecycle folders, at stack creation.
@@ -168,8 +177,52 @@ pub fn stack() -> Stack {
         Expr::reference(runner_queue.dead_letters().id()),
         None,
     );
+    stack.output("AlertsTopicArn", "Sources that keep failing; subscribe to hear of them.", alerts.arn(), None);
     stack.output("CleanTestFilesFunctionArn", "The clean-test-files function, for the cleaner stack.", cleaner.arn(), Some(&is_test));
     stack
+}
+
+/// The harvester, run by one rule per distinct schedule in
+/// `config/sources.yaml`, queues downloads on a FIFO queue; the downloader
+/// fetches each into `staging/`, then `in/`, keeping per-URL state in a
+/// table of its own and alerting on the alerts topic.
+fn remote_sources(stack: &Stack, input: &Bucket, alerts: &Topic, code: &dyn Fn(&str) -> Code) {
+    let state = Table::new(stack, "SourceStateTable", "source", "url", "expires_at");
+    let downloader = Function::new(
+        stack,
+        "Downloader",
+        FunctionProps::new("Fetches each queued download into the input bucket when its content changed.", code(functions::DOWNLOADER.name))
+            .env(env::INPUT_BUCKET, input.name())
+            .env(env::SOURCE_STATE_TABLE, state.name())
+            .env(env::ALERTS_TOPIC_ARN, alerts.arn())
+            .timeout(900)
+            .memory(256),
+    );
+    // Stream to staging/, then copy to in/ and delete the staged copy; the
+    // head after a multipart upload and the copy read staging/ only.
+    let staged = format!("{}*", prefixes::STAGING);
+    input.grant_write(&downloader, &staged);
+    input.grant_read(&downloader, &staged);
+    input.grant_delete(&downloader, &staged);
+    input.grant_write(&downloader, &format!("{}*", prefixes::INBOX));
+    state.grant_read_write(&downloader);
+    alerts.grant_publish(&downloader);
+    let downloads = downloader.fifo_queue("DownloadQueue", 3, 10, 2);
+
+    let harvester = Function::new(
+        stack,
+        "Harvester",
+        FunctionProps::new("Queues the downloads of each scheduled run of the remote sources.", code(functions::HARVESTER.name))
+            .env(env::DOWNLOAD_QUEUE_URL, downloads.url())
+            .timeout(60)
+            .memory(128),
+    );
+    downloads.grant_send(&harvester);
+    let sources = SourceSet::embedded().expect("config/sources.yaml is checked by inlet-sources' tests");
+    for expression in sources.schedules().iter().map(|s| s.expression()) {
+        let id = format!("HarvestSchedule{}", &hex::encode(Sha256::digest(expression))[..8]);
+        schedule(stack, &id, &format!("Harvests the sources on {expression}."), expression, &harvester);
+    }
 }
 
 /// What a function needs to take an input through its lifecycle: read it in
