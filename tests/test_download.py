@@ -171,3 +171,61 @@ def test_on_s3_a_large_file_goes_up_in_parts_and_a_repeat_writes_nothing(inlet, 
         again = download(inlet, sources, "--endpoint", endpoint, "--no-ingest", env=CREDENTIALS)
         assert "not modified" in again.stdout, again.stdout
         assert s3.list_objects_v2(Bucket="input").get("KeyCount") == 0
+
+
+@pytest.fixture
+def ftp_root(tmp_path):
+    """pyftpdlib on 127.0.0.1, anonymous and read-only, serving a folder."""
+    from pyftpdlib.authorizers import DummyAuthorizer
+    from pyftpdlib.handlers import FTPHandler
+    from pyftpdlib.servers import ThreadedFTPServer
+    import threading
+
+    root = tmp_path / "ftp"
+    root.mkdir()
+    authorizer = DummyAuthorizer()
+    authorizer.add_anonymous(str(root))
+    handler = type("Handler", (FTPHandler,), {"authorizer": authorizer, "banner": "inlet test server"})
+    server = ThreadedFTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"timeout": 0.2}, daemon=True)
+    thread.start()
+    yield root, server.address[1]
+    server.close_all()
+
+
+FTP_SOURCES = """sources:
+  - id: ted_packages
+    url: "ftp://127.0.0.1:{port}/daily-packages/{{lastmonth_year}}/{{lastmonth}}/"
+    type: ftp_files
+    pattern: '^\\d{{8}}_\\d{{3}}\\.tar\\.gz$'
+    schedule: cron(0 6 2 * ? *)
+    target: ted/
+    allow_private_addresses: {allow}
+"""
+
+
+def test_an_ftp_directory_yields_its_matching_files_once(inlet, ftp_root, tmp_path):
+    root, port = ftp_root
+    month = root / "daily-packages" / "2024" / "01"
+    month.mkdir(parents=True)
+    (month / "20240102_001.tar.gz").write_bytes((REPO / "data" / "ted" / "20240102_001.tar.gz").read_bytes())
+    (month / "README.txt").write_text("not a package")
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(FTP_SOURCES.format(port=port, allow="true"))
+
+    # A run on 2 February fetches January's packages.
+    first = inlet.run("download", "--sources", sources, "--at", "2024-02-02T06:00:00Z")
+    assert "→ in/ted/20240102_001.tar.gz" in first.stdout and "README" not in first.stdout, first.stdout
+    assert inlet.query("SELECT count(*) AS n FROM ted_notices")[0]["n"] > 0
+
+    second = inlet.run("download", "--sources", sources, "--at", "2024-02-02T06:00:00Z")
+    assert "not modified" in second.stdout, second.stdout
+    assert not [k for k in inlet.keys("input") if k.startswith("in/")]
+
+
+def test_an_ftp_server_on_loopback_is_refused_without_the_flag(inlet, ftp_root, tmp_path):
+    _, port = ftp_root
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(FTP_SOURCES.format(port=port, allow="false"))
+    result = inlet.run("download", "--sources", sources, "--at", "2024-02-02T06:00:00Z", check=False)
+    assert result.returncode == 1 and "loopback address" in result.stdout, result.stdout

@@ -141,3 +141,115 @@ fn summary(download: &Download, report: &DownloadReport) -> Value {
     let failed: Vec<Value> = report.failed.iter().map(|(url, error)| json!({ "url": url.as_str(), "error": error.to_string() })).collect();
     json!({ "source": download.source, "fetched": fetched, "failed": failed })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use inlet_core::queue::QueueError;
+    use inlet_core::storage::LocalObjectStore;
+    use inlet_sources::download::{DownloadSettings, LocalAlerts};
+    use inlet_sources::fetch::{FetchSettings, Fetcher, Network};
+    use inlet_sources::state::LocalSourceState;
+
+    use super::*;
+
+    /// Records each batch as sent.
+    #[derive(Debug, Default)]
+    struct Batches(Mutex<Vec<Vec<FifoMessage>>>);
+
+    #[async_trait]
+    impl MessageQueue for Batches {
+        async fn send(&self, _: String) -> Result<(), QueueError> {
+            unreachable!("the harvester sends batches")
+        }
+
+        async fn send_fifo_batch(&self, messages: &[FifoMessage]) -> Result<(), QueueError> {
+            self.0.lock().unwrap().push(messages.to_vec());
+            Ok(())
+        }
+    }
+
+    fn many_sources(n: usize) -> SourceSet {
+        let mut yaml = String::from("sources:\n");
+        for i in 0..n {
+            yaml.push_str(&format!(
+                "  - id: s{i}\n    url: \"https://data.example.com/{i}/{{yesterday}}.csv\"\n    type: direct\n    schedule: rate(1 day)\n    target: t/\n"
+            ));
+        }
+        SourceSet::from_yaml("sources.yaml", &yaml).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_run_queues_batches_of_ten_with_stable_deduplication_ids() {
+        let queue = Arc::new(Batches::default());
+        let harvester = Harvester { sources: Arc::new(many_sources(23)), queue: queue.clone() };
+        let event = json!({ "schedule": "rate(1 day)", "time": "2021-01-15T00:00:00Z" });
+        let answer = harvest_run(&harvester, &event, Utc::now()).await.unwrap();
+        assert_eq!(answer["queued"], 23);
+        assert_eq!(answer["urls"][0], "https://data.example.com/0/20210114.csv", "the event's time, not the clock's");
+        harvest_run(&harvester, &event, Utc::now()).await.unwrap();
+
+        let batches = queue.0.lock().unwrap();
+        let sizes: Vec<usize> = batches.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [10, 10, 3, 10, 10, 3]);
+        let ids = |run: &[Vec<FifoMessage>]| run.iter().flatten().map(|m| m.deduplication_id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&batches[..3]), ids(&batches[3..]), "a retried run repeats its ids");
+        assert_eq!(batches[0][4].group_id, "s4");
+        let download: Download = serde_json::from_str(&batches[0][4].body).unwrap();
+        assert_eq!((download.source.as_str(), download.target.as_str()), ("s4", "t/"));
+    }
+
+    #[tokio::test]
+    async fn a_bad_event_time_is_refused_clearly() {
+        let harvester = Harvester { sources: Arc::new(many_sources(1)), queue: Arc::new(Batches::default()) };
+        let error = harvest_run(&harvester, &json!({ "time": "yesterday" }), Utc::now()).await.unwrap_err();
+        assert!(error.reasons.contains("\"yesterday\" is not an RFC 3339 time"), "{error}");
+    }
+
+    fn download(url: &str, allow_private: bool) -> Download {
+        Download {
+            source: "s".into(),
+            url: url.into(),
+            kind: inlet_sources::SourceKind::Direct,
+            pattern: None,
+            target: "t/".into(),
+            allow_private_addresses: allow_private,
+            period: "2021-01-15T00:00Z".into(),
+            deduplication_id: "d".into(),
+        }
+    }
+
+    fn record(id: &str, download: &Download) -> Value {
+        json!({ "messageId": id, "body": serde_json::to_string(download).unwrap(), "eventSource": "aws:sqs" })
+    }
+
+    #[tokio::test]
+    async fn a_transient_failure_returns_its_message_and_every_later_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let fetch = FetchSettings::default();
+        let downloader = Downloader {
+            fetcher: Fetcher::new(Network::system(fetch.connect_timeout), fetch),
+            store: Arc::new(LocalObjectStore::new(dir.path().join("buckets"))),
+            state: Arc::new(LocalSourceState::new(dir.path().join("state.json"))),
+            alerts: Arc::new(LocalAlerts { path: dir.path().join("alerts.jsonl") }),
+            input_bucket: "input".into(),
+            settings: DownloadSettings { attempts: 1, ..DownloadSettings::default() },
+        };
+        // Refused before any connection: permanent, recorded, and the message is done.
+        let refused = download("http://169.254.169.254/latest/meta-data/", false);
+        // Nothing listens on port 1: a refused connection is transient.
+        let unreachable = download("http://127.0.0.1:1/a.csv", true);
+        let later = download("http://10.0.0.1/b.csv", false);
+        let event = json!({ "Records": [record("m1", &refused), record("m2", &unreachable), record("m3", &later)] });
+
+        let answer = download_batch(&downloader, &event).await.unwrap();
+        let failed: Vec<&str> = answer["batchItemFailures"].as_array().unwrap().iter().map(|f| f["itemIdentifier"].as_str().unwrap()).collect();
+        assert_eq!(failed, ["m2", "m3"]);
+        assert!(answer["results"][2]["error"].as_str().unwrap().starts_with("not tried"), "{answer}");
+        let records = LocalSourceState::new(dir.path().join("state.json"));
+        use inlet_sources::state::SourceState;
+        assert_eq!(records.list("s").await.unwrap().len(), 2, "m3 was not tried");
+    }
+}

@@ -22,7 +22,8 @@ use tokio::io::AsyncReadExt;
 use url::Url;
 
 use crate::config::SourceKind;
-use crate::fetch::{Conditions, FetchError, Fetched, FetchedBody, Fetcher};
+use crate::fetch::ftp::FtpSession;
+use crate::fetch::{BodyReader, Conditions, FetchError, Fetched, Fetcher};
 use crate::links::matching_links;
 use crate::plan::Download;
 use crate::state::{SourceState, StateError, UrlState};
@@ -212,10 +213,7 @@ impl Downloader {
             SourceKind::Direct => (vec![url], false),
             SourceKind::Links => (self.links(download, &url).await?, false),
             SourceKind::LinksOverwrite => (self.links(download, &url).await?, true),
-            SourceKind::FtpFiles => {
-                let problem = "type ftp_files is not fetched by this version of the downloader; fetch the files over HTTP with type links".into();
-                return Err(DownloadError::Source { source_id: download.source.clone(), problem });
-            }
+            SourceKind::FtpFiles => return self.ftp_files(download, &url).await,
         };
         for url in urls {
             match self.fetch_file(download, &url, overwrite).await {
@@ -229,8 +227,7 @@ impl Downloader {
     /// The links of the listing page at `url` that match the source's pattern.
     async fn links(&self, download: &Download, url: &Url) -> Result<Vec<Url>, DownloadError> {
         let source_problem = |problem: String| DownloadError::Source { source_id: download.source.clone(), problem };
-        let pattern = download.pattern.as_deref().ok_or_else(|| source_problem("a listing source needs a pattern".into()))?;
-        let pattern = Regex::new(pattern).map_err(|e| source_problem(format!("pattern: {e}")))?;
+        let pattern = pattern(download)?;
         let (page_url, page) = self.retrying(url, || self.page(download, url)).await?;
         let links = matching_links(&page, &page_url, &pattern).map_err(|e| source_problem(format!("the page at {page_url} cannot be parsed: {e}")))?;
         tracing::info!(source = %download.source, page = %page_url, links = links.len(), "read the listing page");
@@ -260,10 +257,53 @@ impl Downloader {
 
     /// One URL: fetched with retries, its outcome recorded in the source state.
     async fn fetch_file(&self, download: &Download, url: &Url, overwrite: bool) -> Result<FileOutcome, DownloadError> {
+        self.tracked(download, url, async |before| self.retrying(url, || self.fetch_once(download, url, before, overwrite)).await).await
+    }
+
+    /// Runs `attempt` with the URL's record, then records its outcome.
+    async fn tracked(
+        &self,
+        download: &Download,
+        url: &Url,
+        attempt: impl AsyncFnOnce(&UrlState) -> Result<Attempt, DownloadError>,
+    ) -> Result<FileOutcome, DownloadError> {
         let before = self.state.get(&download.source, url.as_str()).await?;
-        let result = self.retrying(url, || self.fetch_once(download, url, &before, overwrite)).await;
+        let result = attempt(&before).await;
         self.record(download, url, before, &result).await?;
         result.map(|attempt| attempt.outcome)
+    }
+
+    /// The files of the FTP directory at `url` whose names match the
+    /// pattern. A file whose modification time and hash are on record is
+    /// not transferred again.
+    async fn ftp_files(&self, download: &Download, url: &Url) -> Result<DownloadReport, DownloadError> {
+        let pattern = pattern(download)?;
+        let mut session = self.retrying(url, || async { Ok(self.fetcher.ftp(url, download.allow_private_addresses).await?) }).await?;
+        let names: Vec<String> = session.names().await?.into_iter().filter(|name| pattern.is_match(name)).collect();
+        tracing::info!(source = %download.source, directory = %url, files = names.len(), "listed the FTP directory");
+        let mut report = DownloadReport::default();
+        for name in names {
+            let file_url = session.url_of(&name)?;
+            let session = &mut session;
+            let result = self.tracked(download, &file_url, async |before| self.ftp_file(session, download, &file_url, &name, before).await).await;
+            match result {
+                Ok(outcome) => report.fetched.push((file_url, outcome)),
+                Err(error) => report.failed.push((file_url, error)),
+            }
+        }
+        session.quit().await;
+        Ok(report)
+    }
+
+    async fn ftp_file(&self, session: &mut FtpSession, download: &Download, url: &Url, name: &str, before: &UrlState) -> Result<Attempt, DownloadError> {
+        let modified = session.modified(name).await;
+        if modified.is_some() && modified == before.last_modified && before.sha256.is_some() {
+            return Ok(Attempt { outcome: FileOutcome::NotModified, etag: None, last_modified: modified, status: 213 });
+        }
+        let size = session.size(name).await?;
+        let reader = session.retrieve(name).await?;
+        let outcome = self.stage_and_land(download, url, reader, before.sha256.as_deref(), Some(size)).await?;
+        Ok(Attempt { outcome, etag: None, last_modified: modified, status: 226 })
     }
 
     async fn fetch_once(&self, download: &Download, url: &Url, before: &UrlState, overwrite: bool) -> Result<Attempt, DownloadError> {
@@ -279,21 +319,34 @@ impl Downloader {
             Fetched::Body(body) => *body,
         };
         let (etag, last_modified) = (body.etag.clone(), body.last_modified.clone());
-        let outcome = self.stage_and_land(download, url, body, before.sha256.as_deref().filter(|_| !overwrite)).await?;
+        let outcome = self.stage_and_land(download, url, body.reader, before.sha256.as_deref().filter(|_| !overwrite), None).await?;
         Ok(Attempt { outcome, etag, last_modified, status: 200 })
     }
 
-    /// Streams the body to staging, then moves it to `in/` unless its hash is `known`.
-    async fn stage_and_land(&self, download: &Download, url: &Url, body: FetchedBody, known: Option<&str>) -> Result<FileOutcome, DownloadError> {
+    /// Streams the body to staging, then moves it to `in/` unless its hash
+    /// is `known`. A body shorter than an `expected` size was cut off.
+    async fn stage_and_land(
+        &self,
+        download: &Download,
+        url: &Url,
+        reader: BodyReader,
+        known: Option<&str>,
+        expected: Option<u64>,
+    ) -> Result<FileOutcome, DownloadError> {
         let file_name = file_name(url)?;
         let staging = ObjectLocation::new(&self.input_bucket, staging_key(download, url));
-        let tally = body.reader.tally();
-        if let Err(e) = self.store.put_stream(&staging, Box::pin(body.reader)).await {
+        let tally = reader.tally();
+        if let Err(e) = self.store.put_stream(&staging, Box::pin(reader)).await {
             // Best effort: a retry rewrites the same key, and the bucket's lifecycle rule expires staging.
             let _ = self.store.delete(&staging).await;
             return Err(DownloadError::from_store(e));
         }
         let (bytes, sha256) = tally.finish();
+        if let Some(expected) = expected.filter(|&size| size != bytes) {
+            self.store.delete(&staging).await?;
+            let source = format!("the transfer ended after {bytes} of {expected} bytes").into();
+            return Err(FetchError::Body { url: url.to_string(), source }.into());
+        }
         if known == Some(sha256.as_str()) {
             self.store.delete(&staging).await?;
             return Ok(FileOutcome::SameContent { sha256 });
@@ -379,6 +432,13 @@ impl Downloader {
             tracing::error!(error = %inlet_core::error::describe(e.as_ref()), "could not send the alert");
         }
     }
+}
+
+/// The source's pattern, compiled.
+fn pattern(download: &Download) -> Result<Regex, DownloadError> {
+    let source_problem = |problem: String| DownloadError::Source { source_id: download.source.clone(), problem };
+    let pattern = download.pattern.as_deref().ok_or_else(|| source_problem("a listing source needs a pattern".into()))?;
+    Regex::new(pattern).map_err(|e| source_problem(format!("pattern: {e}")))
 }
 
 /// `staging/<source>/<id>`: one key per download and URL, so a retry

@@ -1,6 +1,6 @@
-//! A response body as a reader: a pause between chunks longer than the read
-//! timeout fails it, so does a body past the size cap, and every byte passes
-//! through a SHA-256 on the way.
+//! A download as a reader: a pause longer than the read timeout fails it, so
+//! does a body past the size cap, and every byte passes through a SHA-256 on
+//! the way. The same meter serves an HTTP body and an FTP transfer.
 
 use std::io;
 use std::pin::Pin;
@@ -41,11 +41,9 @@ impl Tally {
     }
 }
 
-/// The body of a `200`, read chunk by chunk as the server sends it.
+/// A download's bytes, metered.
 pub struct BodyReader {
-    body: Incoming,
-    chunk: Bytes,
-    finished: bool,
+    inner: Pin<Box<dyn AsyncRead + Send>>,
     read_timeout: Duration,
     idle: Pin<Box<Sleep>>,
     max_bytes: u64,
@@ -54,11 +52,9 @@ pub struct BodyReader {
 }
 
 impl BodyReader {
-    pub(super) fn new(body: Incoming, url: String, read_timeout: Duration, max_bytes: u64) -> Self {
+    pub fn new(inner: impl AsyncRead + Send + 'static, url: String, read_timeout: Duration, max_bytes: u64) -> Self {
         Self {
-            body,
-            chunk: Bytes::new(),
-            finished: false,
+            inner: Box::pin(inner),
             read_timeout,
             idle: Box::pin(tokio::time::sleep(read_timeout)),
             max_bytes,
@@ -67,56 +63,75 @@ impl BodyReader {
         }
     }
 
-    pub fn tally(&self) -> Tally {
-        self.tally.clone()
+    /// An HTTP response's body.
+    pub(super) fn http(body: Incoming, url: String, read_timeout: Duration, max_bytes: u64) -> Self {
+        let incoming = IncomingReader { body, chunk: Bytes::new(), finished: false, url: url.clone() };
+        Self::new(incoming, url, read_timeout, max_bytes)
     }
 
-    /// Waits for the next chunk of data; `Ok(false)` at the end of the body.
-    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<bool>> {
-        loop {
-            match Pin::new(&mut self.body).poll_frame(cx) {
-                Poll::Ready(Some(Ok(frame))) => {
-                    let Ok(data) = frame.into_data() else { continue };
-                    self.idle.as_mut().reset(Instant::now() + self.read_timeout);
-                    if self.tally.add(&data) > self.max_bytes {
-                        let error = FetchError::TooLarge { url: self.url.clone(), limit: self.max_bytes };
-                        return Poll::Ready(Err(io::Error::other(error)));
-                    }
-                    self.chunk = data;
-                    return Poll::Ready(Ok(true));
-                }
-                Poll::Ready(Some(Err(source))) => {
-                    let error = FetchError::Body { url: self.url.clone(), source: Box::new(source) };
-                    return Poll::Ready(Err(io::Error::other(error)));
-                }
-                Poll::Ready(None) => return Poll::Ready(Ok(false)),
-                Poll::Pending => {
-                    ready!(self.idle.as_mut().poll(cx));
-                    let error = FetchError::Timeout { url: self.url.clone(), waiting_for: "the next bytes of the body", after: self.read_timeout };
-                    return Poll::Ready(Err(io::Error::other(error)));
-                }
-            }
-        }
+    pub fn tally(&self) -> Tally {
+        self.tally.clone()
     }
 }
 
 impl AsyncRead for BodyReader {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        match self.inner.as_mut().poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                let total = self.tally.add(&buf.filled()[before..]);
+                if total > self.max_bytes {
+                    return Poll::Ready(Err(io::Error::other(FetchError::TooLarge { url: self.url.clone(), limit: self.max_bytes })));
+                }
+                let deadline = Instant::now() + self.read_timeout;
+                self.idle.as_mut().reset(deadline);
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) if e.get_ref().is_some_and(|inner| inner.is::<FetchError>()) => Poll::Ready(Err(e)),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(io::Error::other(FetchError::Body { url: self.url.clone(), source: Box::new(e) }))),
+            Poll::Pending => {
+                ready!(self.idle.as_mut().poll(cx));
+                let after = self.read_timeout;
+                let error = FetchError::Timeout { url: self.url.clone(), waiting_for: "the next bytes of the body", after };
+                Poll::Ready(Err(io::Error::other(error)))
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for BodyReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BodyReader").field("url", &self.url).finish_non_exhaustive()
+    }
+}
+
+/// hyper's body frames as a byte stream.
+struct IncomingReader {
+    body: Incoming,
+    chunk: Bytes,
+    finished: bool,
+    url: String,
+}
+
+impl AsyncRead for IncomingReader {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         while self.chunk.is_empty() && !self.finished {
-            match ready!(self.poll_chunk(cx)) {
-                Ok(more) => self.finished = !more,
-                Err(e) => return Poll::Ready(Err(e)),
+            match ready!(Pin::new(&mut self.body).poll_frame(cx)) {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        self.chunk = data;
+                    }
+                }
+                Some(Err(source)) => {
+                    let error = FetchError::Body { url: self.url.clone(), source: Box::new(source) };
+                    return Poll::Ready(Err(io::Error::other(error)));
+                }
+                None => self.finished = true,
             }
         }
         let n = buf.remaining().min(self.chunk.len());
         let data = self.chunk.split_to(n);
         buf.put_slice(&data);
         Poll::Ready(Ok(()))
-    }
-}
-
-impl std::fmt::Debug for BodyReader {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BodyReader").field("url", &self.url).field("finished", &self.finished).finish_non_exhaustive()
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod body;
 pub mod connect;
+pub mod ftp;
 
 use std::time::Duration;
 
@@ -67,6 +68,9 @@ pub enum FetchError {
     #[error("{url} answered {status}{}", retry_after.map(|d| format!(" (retry after {}s)", d.as_secs())).unwrap_or_default())]
     Status { url: String, status: StatusCode, retry_after: Option<Duration> },
 
+    #[error("{url}: the FTP server answered {code} {reply}")]
+    FtpReply { url: String, code: u32, reply: String },
+
     #[error("{url} redirected more than {limit} times")]
     TooManyRedirects { url: String, limit: u32 },
 
@@ -97,6 +101,7 @@ impl FetchError {
     pub fn status(&self) -> Option<u16> {
         match self {
             FetchError::Status { status, .. } => Some(status.as_u16()),
+            FetchError::FtpReply { code, .. } => u16::try_from(*code).ok(),
             _ => None,
         }
     }
@@ -115,6 +120,9 @@ impl Classify for FetchError {
                 ErrorClass::Permanent
             }
             FetchError::TooLarge { .. } => ErrorClass::Permanent,
+            // 4xx replies are FTP's "try again"; 5xx ones will not change on their own.
+            FetchError::FtpReply { code, .. } if *code < 500 => ErrorClass::Transient,
+            FetchError::FtpReply { .. } => ErrorClass::Permanent,
         }
     }
 }
@@ -148,6 +156,7 @@ type HttpClient = Client<HttpsConnector<GuardedConnector>, Empty<Bytes>>;
 /// Fetches URLs for sources, each under its own private-address rule.
 #[derive(Debug, Clone)]
 pub struct Fetcher {
+    network: Network,
     public_only: HttpClient,
     private_allowed: HttpClient,
     settings: FetchSettings,
@@ -159,7 +168,12 @@ impl Fetcher {
             let connector = GuardedConnector { network: network.clone(), allow_private };
             Client::builder(TokioExecutor::new()).build(https_connector(connector))
         };
-        Self { public_only: client(false), private_allowed: client(true), settings }
+        Self { public_only: client(false), private_allowed: client(true), network, settings }
+    }
+
+    /// A session in the FTP directory at `url`.
+    pub async fn ftp(&self, url: &Url, allow_private: bool) -> Result<ftp::FtpSession, FetchError> {
+        ftp::FtpSession::open(&self.network, &self.settings, url, allow_private).await
     }
 
     pub fn settings(&self) -> &FetchSettings {
@@ -201,7 +215,7 @@ impl Fetcher {
         }
         let etag = header_text(headers, header::ETAG);
         let last_modified = header_text(headers, header::LAST_MODIFIED);
-        let reader = BodyReader::new(response.into_body(), url.to_string(), self.settings.read_timeout, self.settings.max_bytes);
+        let reader = BodyReader::http(response.into_body(), url.to_string(), self.settings.read_timeout, self.settings.max_bytes);
         Ok(Fetched::Body(Box::new(FetchedBody { url, etag, last_modified, reader })))
     }
 }
