@@ -31,12 +31,21 @@ impl DynamoSourceState {
         Self { client, table: table.into() }
     }
 
-    fn error<E>(&self, operation: &str, error: aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>) -> StateError
+    fn error<E>(
+        &self,
+        operation: &str,
+        error: aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+    ) -> StateError
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         let class = class_of(&error);
-        StateError::Backend { location: format!("DynamoDB table {}", self.table), message: format!("{operation}: {}", describe(&error)), class, source: Box::new(error) }
+        StateError::Backend {
+            location: format!("DynamoDB table {}", self.table),
+            message: format!("{operation}: {}", describe(&error)),
+            class,
+            source: Box::new(error),
+        }
     }
 }
 
@@ -145,7 +154,8 @@ impl SnsAlerts {
 impl Alerts for SnsAlerts {
     async fn source_failing(&self, alert: &FailureAlert) -> Result<(), BoxError> {
         // SNS subjects stop at 100 characters.
-        let subject: String = format!("inlet: source {} failed {} times in a row", alert.source, alert.consecutive_failures).chars().take(100).collect();
+        let subject: String =
+            format!("inlet: source {} failed {} times in a row", alert.source, alert.consecutive_failures).chars().take(100).collect();
         self.client.publish().topic_arn(&self.topic_arn).subject(subject).message(serde_json::to_string_pretty(alert)?).send().await?;
         Ok(())
     }

@@ -83,7 +83,11 @@ pub async fn download_batch(downloader: &Downloader, payload: &Value) -> Result<
     let mut retrying = false;
     for record in records {
         let id = record.get("messageId").and_then(Value::as_str).unwrap_or_default().to_owned();
-        let outcome = if retrying { Err("not tried: an earlier message of the batch is retried first".to_owned()) } else { download_message(downloader, record).await };
+        let outcome = if retrying {
+            Err("not tried: an earlier message of the batch is retried first".to_owned())
+        } else {
+            download_message(downloader, record).await
+        };
         match outcome {
             Ok(summary) => results.push(json!({ "message_id": id, "result": summary })),
             Err(reason) => {
@@ -245,7 +249,8 @@ mod tests {
         let event = json!({ "Records": [record("m1", &refused), record("m2", &unreachable), record("m3", &later)] });
 
         let answer = download_batch(&downloader, &event).await.unwrap();
-        let failed: Vec<&str> = answer["batchItemFailures"].as_array().unwrap().iter().map(|f| f["itemIdentifier"].as_str().unwrap()).collect();
+        let failed: Vec<&str> =
+            answer["batchItemFailures"].as_array().unwrap().iter().map(|f| f["itemIdentifier"].as_str().unwrap()).collect();
         assert_eq!(failed, ["m2", "m3"]);
         assert!(answer["results"][2]["error"].as_str().unwrap().starts_with("not tried"), "{answer}");
         let records = LocalSourceState::new(dir.path().join("state.json"));

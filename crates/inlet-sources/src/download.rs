@@ -229,7 +229,8 @@ impl Downloader {
         let source_problem = |problem: String| DownloadError::Source { source_id: download.source.clone(), problem };
         let pattern = pattern(download)?;
         let (page_url, page) = self.retrying(url, || self.page(download, url)).await?;
-        let links = matching_links(&page, &page_url, &pattern).map_err(|e| source_problem(format!("the page at {page_url} cannot be parsed: {e}")))?;
+        let links = matching_links(&page, &page_url, &pattern)
+            .map_err(|e| source_problem(format!("the page at {page_url} cannot be parsed: {e}")))?;
         tracing::info!(source = %download.source, page = %page_url, links = links.len(), "read the listing page");
         Ok(links)
     }
@@ -244,11 +245,9 @@ impl Downloader {
         };
         let mut page = Vec::new();
         let limit = self.settings.max_page_bytes;
-        reader.take(limit + 1).read_to_end(&mut page).await.map_err(|e| DownloadError::from_store(StoreError::Io {
-            operation: "read",
-            location: ObjectLocation::new("", url.as_str()),
-            source: e,
-        }))?;
+        reader.take(limit + 1).read_to_end(&mut page).await.map_err(|e| {
+            DownloadError::from_store(StoreError::Io { operation: "read", location: ObjectLocation::new("", url.as_str()), source: e })
+        })?;
         if page.len() as u64 > limit {
             return Err(FetchError::TooLarge { url: url.to_string(), limit }.into());
         }
@@ -285,7 +284,8 @@ impl Downloader {
         for name in names {
             let file_url = session.url_of(&name)?;
             let session = &mut session;
-            let result = self.tracked(download, &file_url, async |before| self.ftp_file(session, download, &file_url, &name, before).await).await;
+            let result =
+                self.tracked(download, &file_url, async |before| self.ftp_file(session, download, &file_url, &name, before).await).await;
             match result {
                 Ok(outcome) => report.fetched.push((file_url, outcome)),
                 Err(error) => report.failed.push((file_url, error)),
@@ -295,7 +295,14 @@ impl Downloader {
         Ok(report)
     }
 
-    async fn ftp_file(&self, session: &mut FtpSession, download: &Download, url: &Url, name: &str, before: &UrlState) -> Result<Attempt, DownloadError> {
+    async fn ftp_file(
+        &self,
+        session: &mut FtpSession,
+        download: &Download,
+        url: &Url,
+        name: &str,
+        before: &UrlState,
+    ) -> Result<Attempt, DownloadError> {
         let modified = session.modified(name).await;
         if modified.is_some() && modified == before.last_modified && before.sha256.is_some() {
             return Ok(Attempt { outcome: FileOutcome::NotModified, etag: None, last_modified: modified, status: 213 });
@@ -388,7 +395,13 @@ impl Downloader {
         full / 2 + full.mul_f64(fastrand::f64() / 2.0)
     }
 
-    async fn record(&self, download: &Download, url: &Url, before: UrlState, result: &Result<Attempt, DownloadError>) -> Result<(), DownloadError> {
+    async fn record(
+        &self,
+        download: &Download,
+        url: &Url,
+        before: UrlState,
+        result: &Result<Attempt, DownloadError>,
+    ) -> Result<(), DownloadError> {
         let mut after = UrlState { checked_at: Some(chrono::Utc::now().to_rfc3339()), ..before };
         match result {
             Ok(attempt) => {

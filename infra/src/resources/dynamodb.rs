@@ -33,7 +33,10 @@ impl Table {
                 "SSESpecification": { "SSEEnabled": true }
             }),
         );
-        resource.skip_check("CKV_AWS_119", "Encrypted at rest with the AWS-owned key; the tables hold run state and source records (URLs, ETags, hashes), not data.");
+        resource.skip_check(
+            "CKV_AWS_119",
+            "Encrypted at rest with the AWS-owned key; the tables hold run state and source records (URLs, ETags, hashes), not data.",
+        );
         Self { resource }
     }
 

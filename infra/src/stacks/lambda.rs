@@ -10,8 +10,8 @@ use sha2::{Digest, Sha256};
 use crate::expr::Expr;
 use crate::resources::analytics::{GlueDatabase, WorkGroup};
 use crate::resources::dynamodb::Table;
-use crate::resources::notify::{Topic, schedule};
 use crate::resources::lambda::{Code, Function, FunctionProps, custom_resource};
+use crate::resources::notify::{Topic, schedule};
 use crate::resources::s3::Bucket;
 use crate::stack::{Parameter, Stack};
 
@@ -191,12 +191,15 @@ fn remote_sources(stack: &Stack, input: &Bucket, alerts: &Topic, code: &dyn Fn(&
     let downloader = Function::new(
         stack,
         "Downloader",
-        FunctionProps::new("Fetches each queued download into the input bucket when its content changed.", code(functions::DOWNLOADER.name))
-            .env(env::INPUT_BUCKET, input.name())
-            .env(env::SOURCE_STATE_TABLE, state.name())
-            .env(env::ALERTS_TOPIC_ARN, alerts.arn())
-            .timeout(900)
-            .memory(256),
+        FunctionProps::new(
+            "Fetches each queued download into the input bucket when its content changed.",
+            code(functions::DOWNLOADER.name),
+        )
+        .env(env::INPUT_BUCKET, input.name())
+        .env(env::SOURCE_STATE_TABLE, state.name())
+        .env(env::ALERTS_TOPIC_ARN, alerts.arn())
+        .timeout(900)
+        .memory(256),
     );
     // Stream to staging/, then copy to in/ and delete the staged copy; the
     // head after a multipart upload and the copy read staging/ only.

@@ -176,7 +176,13 @@ fn refusal(report: &DownloadReport) -> &ConnectError {
 #[tokio::test]
 async fn metadata_and_private_addresses_are_refused_before_any_connection() {
     let rig = rig(None);
-    for url in ["http://169.254.169.254/latest/meta-data/iam", "http://10.0.0.1/a.csv", "http://metadata.test/a.csv", "http://intranet.test/a.csv", "http://[fd00:ec2::254]/a.csv"] {
+    for url in [
+        "http://169.254.169.254/latest/meta-data/iam",
+        "http://10.0.0.1/a.csv",
+        "http://metadata.test/a.csv",
+        "http://intranet.test/a.csv",
+        "http://[fd00:ec2::254]/a.csv",
+    ] {
         let report = rig.downloader.run(&direct(url.into(), false)).await.unwrap();
         assert!(matches!(refusal(&report), ConnectError::Refused { .. }), "{url}");
         assert_eq!(report.failed[0].1.class(), ErrorClass::Permanent, "a refusal is not retried");
@@ -227,7 +233,11 @@ async fn a_500_then_a_200_lands_one_object_and_a_repeat_lands_none() {
     let body = "ASX,20240102,1\n";
     let server = serve(vec![(
         "/asx_eod_20240102.csv",
-        vec![answer("500 Internal Server Error", &[], "busy"), answer("200 OK", &["ETag: \"v1\""], body), answer("304 Not Modified", &[], "")],
+        vec![
+            answer("500 Internal Server Error", &[], "busy"),
+            answer("200 OK", &["ETag: \"v1\""], body),
+            answer("304 Not Modified", &[], ""),
+        ],
     )])
     .await;
     let rig = rig(Some(&server));
@@ -293,7 +303,8 @@ async fn a_link_page_yields_only_its_matching_links() {
     ])
     .await;
     let rig = rig(Some(&server));
-    let download = Download { kind: SourceKind::Links, pattern: Some(r"a_\d\.csv$".into()), ..direct("http://public.test/list/".into(), false) };
+    let download =
+        Download { kind: SourceKind::Links, pattern: Some(r"a_\d\.csv$".into()), ..direct("http://public.test/list/".into(), false) };
     let report = rig.downloader.run(&download).await.unwrap();
     assert!(report.failed.is_empty(), "{:?}", report.failed);
     assert_eq!(inbox(&rig.store).await, ["in/asx/a_1.csv", "in/asx/a_2.csv"]);
@@ -303,7 +314,8 @@ async fn a_link_page_yields_only_its_matching_links() {
 
 #[tokio::test]
 async fn changed_content_lands_again_and_the_same_content_does_not() {
-    let server = serve(vec![("/a.csv", vec![answer("200 OK", &[], "one"), answer("200 OK", &[], "two"), answer("200 OK", &[], "two")])]).await;
+    let server =
+        serve(vec![("/a.csv", vec![answer("200 OK", &[], "one"), answer("200 OK", &[], "two"), answer("200 OK", &[], "two")])]).await;
     let rig = rig(Some(&server));
     let download = direct("http://public.test/a.csv".into(), false);
     let outcomes: Vec<FileOutcome> = {
@@ -313,7 +325,10 @@ async fn changed_content_lands_again_and_the_same_content_does_not() {
         }
         outcomes
     };
-    assert!(matches!(&outcomes[..], [FileOutcome::Landed { .. }, FileOutcome::Landed { .. }, FileOutcome::SameContent { .. }]), "{outcomes:?}");
+    assert!(
+        matches!(&outcomes[..], [FileOutcome::Landed { .. }, FileOutcome::Landed { .. }, FileOutcome::SameContent { .. }]),
+        "{outcomes:?}"
+    );
     let landed = rig.store.get_bytes(&ObjectLocation::new("input", "in/asx/a.csv")).await.unwrap().unwrap();
     assert_eq!(landed, b"two");
     assert_eq!(inbox(&rig.store).await, ["in/asx/a.csv"], "the staged copy of the unchanged third answer is gone");

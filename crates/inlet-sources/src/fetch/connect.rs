@@ -113,11 +113,7 @@ impl Network {
         let literal = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
         let addresses = match literal.parse::<IpAddr>() {
             Ok(ip) => vec![SocketAddr::new(ip, port)],
-            Err(_) => self
-                .resolver
-                .resolve(host, port)
-                .await
-                .map_err(|source| ConnectError::Resolve { host: host.to_owned(), source })?,
+            Err(_) => self.resolver.resolve(host, port).await.map_err(|source| ConnectError::Resolve { host: host.to_owned(), source })?,
         };
         if addresses.is_empty() {
             return Err(ConnectError::NoAddress { host: host.to_owned() });

@@ -7,9 +7,9 @@
 
 use std::time::Duration;
 
+use suppaftp::FtpError;
 use suppaftp::tokio::AsyncFtpStream;
 use suppaftp::types::FileType;
-use suppaftp::FtpError;
 use url::Url;
 
 use super::{BodyReader, ConnectError, FetchError, FetchSettings, Network};
@@ -34,13 +34,10 @@ impl FtpSession {
         let url = directory.to_string();
         let host = directory.host_str().ok_or_else(|| FetchError::BadUrl { url: url.clone(), reason: "it has no host".into() })?;
         let port = directory.port().unwrap_or(21);
-        let control = network
-            .connect(host, port, allow_private)
-            .await
-            .map_err(|source| match source {
-                refused @ (ConnectError::Refused { .. } | ConnectError::NoHost) => FetchError::Connect { url: url.clone(), source: refused },
-                other => FetchError::Request { url: url.clone(), message: other.to_string(), source: Box::new(other) },
-            })?;
+        let control = network.connect(host, port, allow_private).await.map_err(|source| match source {
+            refused @ (ConnectError::Refused { .. } | ConnectError::NoHost) => FetchError::Connect { url: url.clone(), source: refused },
+            other => FetchError::Request { url: url.clone(), message: other.to_string(), source: Box::new(other) },
+        })?;
         let timeout = settings.read_timeout;
         let mut stream = within(timeout, &url, "the server's greeting", AsyncFtpStream::connect_with_stream(control)).await?;
         stream.set_passive_nat_workaround(true);
@@ -58,7 +55,11 @@ impl FtpSession {
         let url = self.directory.to_string();
         let path = self.directory.path().to_owned();
         let listed = within(self.settings.read_timeout, &url, "the listing", self.stream.nlst(Some(&path))).await?;
-        Ok(listed.into_iter().map(|line| line.trim_end().rsplit('/').next().unwrap_or_default().to_owned()).filter(|n| !n.is_empty()).collect())
+        Ok(listed
+            .into_iter()
+            .map(|line| line.trim_end().rsplit('/').next().unwrap_or_default().to_owned())
+            .filter(|n| !n.is_empty())
+            .collect())
     }
 
     /// The file's URL.
@@ -87,7 +88,8 @@ impl FtpSession {
     /// by the session's next command.
     pub async fn retrieve(&mut self, name: &str) -> Result<BodyReader, FetchError> {
         let url = self.url_of(name)?;
-        let transfer = within(self.settings.read_timeout, url.as_str(), "the transfer to start", self.stream.retr_as_stream(url.path())).await?;
+        let transfer =
+            within(self.settings.read_timeout, url.as_str(), "the transfer to start", self.stream.retr_as_stream(url.path())).await?;
         Ok(BodyReader::new(transfer, url.to_string(), self.settings.read_timeout, self.settings.max_bytes))
     }
 
@@ -97,7 +99,12 @@ impl FtpSession {
 }
 
 /// Runs an FTP command with the read timeout; a 5xx reply is permanent, the rest transient.
-async fn within<T>(timeout: Duration, url: &str, waiting_for: &'static str, command: impl Future<Output = Result<T, FtpError>>) -> Result<T, FetchError> {
+async fn within<T>(
+    timeout: Duration,
+    url: &str,
+    waiting_for: &'static str,
+    command: impl Future<Output = Result<T, FtpError>>,
+) -> Result<T, FetchError> {
     match tokio::time::timeout(timeout, command).await {
         Err(_) => Err(FetchError::Timeout { url: url.to_owned(), waiting_for, after: timeout }),
         Ok(Ok(value)) => Ok(value),

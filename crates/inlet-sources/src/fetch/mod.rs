@@ -116,9 +116,10 @@ impl Classify for FetchError {
             }
             // 408 and 429 say "later", like a 5xx; any other 4xx will not change on its own.
             FetchError::Status { status, .. } if status.is_server_error() || matches!(status.as_u16(), 408 | 429) => ErrorClass::Transient,
-            FetchError::Status { .. } | FetchError::BadUrl { .. } | FetchError::TooManyRedirects { .. } | FetchError::BadRedirect { .. } => {
-                ErrorClass::Permanent
-            }
+            FetchError::Status { .. }
+            | FetchError::BadUrl { .. }
+            | FetchError::TooManyRedirects { .. }
+            | FetchError::BadRedirect { .. } => ErrorClass::Permanent,
             FetchError::TooLarge { .. } => ErrorClass::Permanent,
             // 4xx replies are FTP's "try again"; 5xx ones will not change on their own.
             FetchError::FtpReply { code, .. } if *code < 500 => ErrorClass::Transient,
@@ -197,13 +198,20 @@ impl Fetcher {
         Err(FetchError::TooManyRedirects { url: url.to_string(), limit: self.settings.max_redirects })
     }
 
-    async fn send(&self, url: &Url, conditions: &Conditions, allow_private: bool) -> Result<hyper::Response<hyper::body::Incoming>, FetchError> {
+    async fn send(
+        &self,
+        url: &Url,
+        conditions: &Conditions,
+        allow_private: bool,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, FetchError> {
         let request = build_request(url, conditions)?;
         let client = if allow_private { &self.private_allowed } else { &self.public_only };
         match tokio::time::timeout(self.settings.read_timeout, client.request(request)).await {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(error)) => Err(request_error(url, error)),
-            Err(_) => Err(FetchError::Timeout { url: url.to_string(), waiting_for: "the response headers", after: self.settings.read_timeout }),
+            Err(_) => {
+                Err(FetchError::Timeout { url: url.to_string(), waiting_for: "the response headers", after: self.settings.read_timeout })
+            }
         }
     }
 
