@@ -241,11 +241,12 @@ mod tests {
             input_bucket: "input".into(),
             settings: DownloadSettings { attempts: 1, ..DownloadSettings::default() },
         };
-        // Refused before any connection: permanent, recorded, and the message is done.
-        let refused = download("http://169.254.169.254/latest/meta-data/", false);
+        // Every address is on loopback, so even a wrong refusal connects nowhere else.
+        // Loopback without the flag is refused before any connection: permanent, recorded, the message done.
+        let refused = download("http://127.0.0.1:1/refused.csv", false);
         // Nothing listens on port 1: a refused connection is transient.
         let unreachable = download("http://127.0.0.1:1/a.csv", true);
-        let later = download("http://10.0.0.1/b.csv", false);
+        let later = download("http://127.0.0.1:1/b.csv", true);
         let event = json!({ "Records": [record("m1", &refused), record("m2", &unreachable), record("m3", &later)] });
 
         let answer = download_batch(&downloader, &event).await.unwrap();
