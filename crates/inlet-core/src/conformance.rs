@@ -19,6 +19,7 @@ pub async fn object_store(store: &dyn ObjectStore, bucket: &str) {
     not_found_is_its_own_error(store, bucket).await;
     put_if_absent(store, bucket).await;
     guarded_rename(store, bucket).await;
+    streamed_uploads(store, bucket).await;
 }
 
 async fn put_get_head_and_list(store: &dyn ObjectStore, bucket: &str) {
@@ -79,6 +80,43 @@ async fn guarded_rename(store: &dyn ObjectStore, bucket: &str) {
     assert!(store.head(&source).await.unwrap_err().is_not_found());
     assert_eq!(store.get_bytes(&done).await.unwrap().unwrap(), b"newer");
     store.delete(&done).await.unwrap();
+}
+
+/// A stream larger than a multipart part arrives whole; one that fails
+/// half-way leaves no object, and its reader's error stays findable.
+async fn streamed_uploads(store: &dyn ObjectStore, bucket: &str) {
+    use tokio::io::AsyncReadExt;
+
+    let large = ObjectLocation::new(bucket, "stream/large.bin");
+    const SIZE: u64 = 20 << 20;
+    let meta = store.put_stream(&large, Box::pin(tokio::io::repeat(b'x').take(SIZE))).await.expect("a 20 MiB stream uploads");
+    assert_eq!(meta.size, SIZE);
+    assert_eq!(store.get_range(&large, SIZE - 3..SIZE).await.unwrap(), b"xxx", "the last part arrived");
+    let small = ObjectLocation::new(bucket, "stream/small.bin");
+    assert_eq!(store.put_stream(&small, Box::pin(&b"tiny"[..])).await.unwrap().size, 4);
+
+    let broken = ObjectLocation::new(bucket, "stream/broken.bin");
+    let failing = tokio::io::repeat(b'y').take(12 << 20).chain(FailingReader);
+    let err = store.put_stream(&broken, Box::pin(failing)).await.unwrap_err();
+    let StoreError::Io { source, .. } = &err else { panic!("a failed reader is an Io error: {err}") };
+    assert_eq!(source.to_string(), "the source went away", "the reader's own error is kept");
+    assert!(store.head(&broken).await.unwrap_err().is_not_found(), "a failed stream leaves no object");
+    for location in [large, small] {
+        store.delete(&location).await.unwrap();
+    }
+}
+
+/// A reader whose source breaks.
+struct FailingReader;
+
+impl tokio::io::AsyncRead for FailingReader {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        _: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Err(std::io::Error::other("the source went away")))
+    }
 }
 
 fn column(name: &str, data_type: &str) -> CatalogColumn {

@@ -28,6 +28,60 @@ async fn s3_passes_the_object_store_suite() {
     conformance::object_store(&S3ObjectStore::new(moto.s3()), "conformance").await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_passes_the_source_state_suite() {
+    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+    let moto = Moto::start().await;
+    let attribute = |name: &str, kind| {
+        (
+            AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build().unwrap(),
+            KeySchemaElement::builder().attribute_name(name).key_type(kind).build().unwrap(),
+        )
+    };
+    let (source, source_key) = attribute("source", KeyType::Hash);
+    let (url, url_key) = attribute("url", KeyType::Range);
+    moto.dynamodb()
+        .create_table()
+        .table_name("source-state")
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(source)
+        .attribute_definitions(url)
+        .key_schema(source_key)
+        .key_schema(url_key)
+        .send()
+        .await
+        .unwrap();
+    inlet_sources::state::conformance(&inlet_aws::DynamoSourceState::new(moto.dynamodb(), "source-state")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_reaches_the_topics_subscribers() {
+    use inlet_sources::download::{Alerts, FailureAlert};
+    let moto = Moto::start().await;
+    let topic = moto.sns().create_topic().name("alerts").send().await.unwrap().topic_arn.unwrap();
+    let queue = moto.sqs().create_queue().queue_name("alerts-inbox").send().await.unwrap().queue_url.unwrap();
+    let attributes = moto
+        .sqs()
+        .get_queue_attributes()
+        .queue_url(&queue)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap();
+    let queue_arn = attributes.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
+    moto.sns().subscribe().topic_arn(&topic).protocol("sqs").endpoint(queue_arn).send().await.unwrap();
+
+    let alert =
+        FailureAlert { source: "asx_eod".into(), url: "https://x/a.csv".into(), consecutive_failures: 3, error: "answered 404".into() };
+    inlet_aws::SnsAlerts::new(moto.sns(), &topic).source_failing(&alert).await.unwrap();
+
+    let delivered = receive(&moto.sqs(), &queue).await;
+    let envelope: serde_json::Value = serde_json::from_str(delivered[0].body().unwrap()).unwrap();
+    assert_eq!(envelope["Subject"], "inlet: source asx_eod failed 3 times in a row");
+    let message: serde_json::Value = serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap();
+    assert_eq!((message["url"].as_str(), message["error"].as_str()), (Some("https://x/a.csv"), Some("answered 404")));
+}
+
 /// Records each Glue request's operation and JSON body as it leaves. A clone
 /// goes to the client; the test keeps the other to read what was sent.
 #[derive(Debug, Default, Clone)]

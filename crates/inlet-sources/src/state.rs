@@ -166,26 +166,49 @@ impl SourceState for LocalSourceState {
     }
 }
 
+/// The checks every [`SourceState`] backend passes, against an empty store.
+pub async fn conformance(state: &dyn SourceState) {
+    let url = "https://data.example.com/eod/a.csv?day=1&x=y";
+    let fresh = state.get("asx", url).await.unwrap();
+    assert_eq!(fresh, UrlState::default(), "a URL never fetched has a fresh record");
+
+    let fetched = UrlState {
+        etag: Some("\"v1\"".into()),
+        last_modified: Some("Wed, 21 Oct 2015 07:28:00 GMT".into()),
+        sha256: Some("ab".repeat(32)),
+        last_status: Some(200),
+        checked_at: Some("2021-01-15T00:00:00+00:00".into()),
+        ..fresh.clone()
+    };
+    state.put("asx", url, &fetched).await.unwrap();
+    let stored = state.get("asx", url).await.unwrap();
+    assert_eq!(stored, UrlState { version: 1, ..fetched.clone() }, "every field comes back as written");
+
+    let stale = state.put("asx", url, &fetched).await.unwrap_err();
+    assert!(matches!(stale, StateError::Conflict { .. }), "a write with a stale version is refused: {stale}");
+    let failed = UrlState { last_error: Some("404".into()), last_status: Some(404), consecutive_failures: 1, ..stored };
+    state.put("asx", url, &failed).await.expect("a write with the current version succeeds");
+    assert_eq!(state.get("asx", url).await.unwrap().consecutive_failures, 1);
+
+    state.put("asx", "https://data.example.com/eod/b.csv", &UrlState::default()).await.unwrap();
+    state.put("other", url, &UrlState::default()).await.unwrap();
+    let listed: Vec<String> = state.list("asx").await.unwrap().into_keys().collect();
+    assert_eq!(
+        listed,
+        ["https://data.example.com/eod/a.csv?day=1&x=y", "https://data.example.com/eod/b.csv"],
+        "one source's records, by URL"
+    );
+    assert!(state.list("none").await.unwrap().is_empty());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn a_write_needs_the_version_it_read() {
+    async fn the_local_file_passes_the_suite() {
         let dir = tempfile::tempdir().unwrap();
-        let state = LocalSourceState::new(dir.path().join("state/sources.json"));
-        let fresh = state.get("asx", "https://x/a.csv").await.unwrap();
-        assert_eq!(fresh, UrlState::default());
-
-        let fetched = UrlState { sha256: Some("ab".into()), last_status: Some(200), ..fresh.clone() };
-        state.put("asx", "https://x/a.csv", &fetched).await.unwrap();
-        let stored = state.get("asx", "https://x/a.csv").await.unwrap();
-        assert_eq!((stored.version, stored.sha256.as_deref()), (1, Some("ab")));
-
-        let stale = state.put("asx", "https://x/a.csv", &fetched).await.unwrap_err();
-        assert!(matches!(stale, StateError::Conflict { .. }), "{stale}");
-        assert_eq!(state.list("asx").await.unwrap().len(), 1);
-        assert!(state.list("other").await.unwrap().is_empty());
+        conformance(&LocalSourceState::new(dir.path().join("state/sources.json"))).await;
     }
 
     #[tokio::test]

@@ -82,6 +82,14 @@ impl Moto {
     pub fn glue(&self) -> aws_sdk_glue::Client {
         aws_sdk_glue::Client::new(&self.config)
     }
+
+    pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.config)
+    }
+
+    pub fn sns(&self) -> aws_sdk_sns::Client {
+        aws_sdk_sns::Client::new(&self.config)
+    }
 }
 
 /// The queues of the data path.
