@@ -25,21 +25,7 @@ const ATTEMPTS: u32 = 4;
 
 impl HttpResponder {
     pub fn new() -> Self {
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
-            .unwrap_or_else(|_| {
-                // No system roots at all (an unusual image): HTTPS calls fail with a clear error instead.
-                hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(
-                    rustls::ClientConfig::builder_with_provider(rustls::crypto::aws_lc_rs::default_provider().into())
-                        .with_safe_default_protocol_versions()
-                        .expect("the default protocol versions are supported")
-                        .with_root_certificates(rustls::RootCertStore::empty())
-                        .with_no_client_auth(),
-                )
-            })
-            .https_or_http()
-            .enable_http1()
-            .build();
+        let connector = inlet_sources::fetch::tls_roots().https_or_http().enable_http1().build();
         Self { client: Client::builder(TokioExecutor::new()).build(connector) }
     }
 

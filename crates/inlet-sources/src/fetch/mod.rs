@@ -230,20 +230,23 @@ impl Fetcher {
 
 /// TLS from the system's roots, falling back to plain HTTP for `http://`.
 fn https_connector(connector: GuardedConnector) -> HttpsConnector<GuardedConnector> {
+    tls_roots().https_or_http().enable_http1().wrap_connector(connector)
+}
+
+/// A connector builder trusting the system's roots, over the rustls
+/// provider the AWS SDK uses. With no system roots at all (an unusual
+/// image), HTTPS fails with a clear error instead of at start-up.
+pub fn tls_roots() -> hyper_rustls::HttpsConnectorBuilder<hyper_rustls::builderstates::WantsSchemes> {
     let provider = rustls::crypto::aws_lc_rs::default_provider();
-    let builder = hyper_rustls::HttpsConnectorBuilder::new();
-    let builder = match builder.with_provider_and_native_roots(provider) {
-        Ok(builder) => builder,
-        // No system roots at all (an unusual image): HTTPS fails with a clear error instead.
-        Err(_) => hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(
+    hyper_rustls::HttpsConnectorBuilder::new().with_provider_and_native_roots(provider).unwrap_or_else(|_| {
+        hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(
             rustls::ClientConfig::builder_with_provider(rustls::crypto::aws_lc_rs::default_provider().into())
                 .with_safe_default_protocol_versions()
                 .expect("the default protocol versions are supported")
                 .with_root_certificates(rustls::RootCertStore::empty())
                 .with_no_client_auth(),
-        ),
-    };
-    builder.https_or_http().enable_http1().wrap_connector(connector)
+        )
+    })
 }
 
 fn build_request(url: &Url, conditions: &Conditions) -> Result<Request<Empty<Bytes>>, FetchError> {
