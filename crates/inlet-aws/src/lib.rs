@@ -8,6 +8,8 @@
 //! - [`AthenaQuery`]: SQL through Athena, for `inlet query --athena`;
 //! - [`DynamoSourceState`] and [`SnsAlerts`]: the downloader's per-URL
 //!   records in DynamoDB, and its alerts on SNS;
+//! - [`EmrClusters`] and [`DynamoRunState`]: the EMR launcher's clusters,
+//!   and its runs in the run-state table;
 //! - [`BucketHousekeeping`]: folder markers and emptying whole buckets, for
 //!   the stack's custom resources.
 //!
@@ -18,15 +20,19 @@
 
 mod athena;
 mod buckets;
+mod emr;
 pub mod errors;
 mod glue;
+mod run_state;
 mod s3;
 mod source_state;
 mod sqs;
 
 pub use athena::{AthenaError, AthenaQuery, QueryResult};
 pub use buckets::{BucketError, BucketHousekeeping, Emptied};
+pub use emr::EmrClusters;
 pub use glue::GlueCatalog;
+pub use run_state::DynamoRunState;
 pub use s3::S3ObjectStore;
 pub use source_state::{DynamoSourceState, SnsAlerts};
 pub use sqs::SqsQueue;
@@ -96,5 +102,9 @@ impl AwsSettings {
 
     pub fn sns_client(&self, config: &SdkConfig) -> aws_sdk_sns::Client {
         aws_sdk_sns::Client::new(config)
+    }
+
+    pub fn emr_client(&self, config: &SdkConfig) -> aws_sdk_emr::Client {
+        aws_sdk_emr::Client::new(config)
     }
 }

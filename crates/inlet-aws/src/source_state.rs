@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, HashMap};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
+use inlet_core::alerts::{Alert, Alerts};
 use inlet_core::error::{BoxError, describe};
-use inlet_sources::download::{Alerts, FailureAlert};
 use inlet_sources::state::{SourceState, StateError, UrlState};
 use serde_json::{Map, Value};
 
@@ -152,11 +152,11 @@ impl SnsAlerts {
 
 #[async_trait]
 impl Alerts for SnsAlerts {
-    async fn source_failing(&self, alert: &FailureAlert) -> Result<(), BoxError> {
+    async fn publish(&self, alert: &Alert) -> Result<(), BoxError> {
         // SNS subjects stop at 100 characters.
-        let subject: String =
-            format!("inlet: source {} failed {} times in a row", alert.source, alert.consecutive_failures).chars().take(100).collect();
-        self.client.publish().topic_arn(&self.topic_arn).subject(subject).message(serde_json::to_string_pretty(alert)?).send().await?;
+        let subject: String = alert.subject.chars().take(100).collect();
+        let message = serde_json::to_string_pretty(&alert.details)?;
+        self.client.publish().topic_arn(&self.topic_arn).subject(subject).message(message).send().await?;
         Ok(())
     }
 }

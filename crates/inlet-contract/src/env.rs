@@ -15,6 +15,16 @@ pub const SOURCE_STATE_TABLE: &str = "SOURCE_STATE_TABLE";
 /// The SNS topic alerts go to: a source failing again and again, and later
 /// the stack's alarms.
 pub const ALERTS_TOPIC_ARN: &str = "ALERTS_TOPIC_ARN";
+/// The DynamoDB table of EMR runs, keyed by (Correlation_Id, DataProduct).
+pub const RUN_STATE_TABLE: &str = "RUN_STATE_TABLE";
+/// Where the EMR steps' scripts are: `s3://<bucket>/<prefix>pipelines`, holding
+/// `<pipeline>/emr/<script>`. Read by the cluster templates as `${EMR_SCRIPTS}`.
+pub const EMR_SCRIPTS: &str = "EMR_SCRIPTS";
+/// The EMR service role, the instance profile and the log location, for the
+/// cluster templates.
+pub const EMR_SERVICE_ROLE: &str = "EMR_SERVICE_ROLE";
+pub const EMR_INSTANCE_PROFILE: &str = "EMR_INSTANCE_PROFILE";
+pub const EMR_LOG_URI: &str = "EMR_LOG_URI";
 /// A sources file to read instead of the one built into the harvester.
 pub const SOURCES_FILE: &str = "INLET_SOURCES";
 /// Refuse archives that expand to more than this many times their size.

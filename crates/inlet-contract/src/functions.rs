@@ -19,9 +19,23 @@ pub const PARTITIONER: Function = Function { name: "partitioner", required_env: 
 pub const HARVESTER: Function = Function { name: "harvester", required_env: &[env::DOWNLOAD_QUEUE_URL] };
 pub const DOWNLOADER: Function =
     Function { name: "downloader", required_env: &[env::INPUT_BUCKET, env::SOURCE_STATE_TABLE, env::ALERTS_TOPIC_ARN] };
+pub const EMR_LAUNCHER: Function = Function {
+    name: "emr-launcher",
+    required_env: &[
+        env::INPUT_BUCKET,
+        env::OUTPUT_BUCKET,
+        env::GLUE_DATABASE,
+        env::RUN_STATE_TABLE,
+        env::ALERTS_TOPIC_ARN,
+        env::EMR_SCRIPTS,
+        env::EMR_SERVICE_ROLE,
+        env::EMR_INSTANCE_PROFILE,
+        env::EMR_LOG_URI,
+    ],
+};
 /// The custom resources name their buckets in their properties.
 pub const CREATE_FOLDERS: Function = Function { name: "create-folders", required_env: &[] };
 pub const CLEAN_TEST_FILES: Function = Function { name: "clean-test-files", required_env: &[] };
 
 /// Every function, in the order the stack declares them.
-pub const ALL: [Function; 7] = [UNZIP, PIPELINE_RUNNER, PARTITIONER, HARVESTER, DOWNLOADER, CREATE_FOLDERS, CLEAN_TEST_FILES];
+pub const ALL: [Function; 8] = [UNZIP, PIPELINE_RUNNER, PARTITIONER, HARVESTER, DOWNLOADER, EMR_LAUNCHER, CREATE_FOLDERS, CLEAN_TEST_FILES];

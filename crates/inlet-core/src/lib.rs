@@ -25,6 +25,7 @@
 //! Backends are traits, so the same handler runs on a laptop (folders and a
 //! JSON catalog) and in AWS (S3 and Glue).
 
+pub mod alerts;
 pub mod archive;
 pub mod catalog;
 pub mod conformance;
@@ -33,6 +34,7 @@ pub mod drive;
 pub mod error;
 pub mod faults;
 pub mod ingest;
+pub mod json_file;
 pub mod layout;
 pub mod partition;
 pub mod pipeline;

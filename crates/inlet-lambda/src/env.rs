@@ -8,7 +8,13 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use inlet_aws::{AwsSettings, BucketHousekeeping, DynamoSourceState, GlueCatalog, S3ObjectStore, SnsAlerts, SqsQueue};
+use inlet_aws::{
+    AwsSettings, BucketHousekeeping, DynamoRunState, DynamoSourceState, EmrClusters, GlueCatalog, S3ObjectStore, SnsAlerts, SqsQueue,
+};
+use inlet_emr::launcher::{Launcher, Leases};
+use inlet_emr::product::Templates;
+
+use crate::emr::LauncherFunction;
 use inlet_contract::env;
 use inlet_core::archive::ArchiveLimits;
 use inlet_core::pipeline::PipelineSet;
@@ -174,4 +180,41 @@ pub async fn downloader() -> Result<Downloader, ConfigError> {
         input_bucket,
         settings: DownloadSettings::default(),
     })
+}
+
+/// The EMR launcher's settings: the input bucket (markers and payloads) and
+/// the run-state table and alerts topic; the rest of the variables it
+/// requires fill the cluster templates, which read the environment.
+pub fn launcher_config(vars: Lookup) -> Result<(String, String, String), ConfigError> {
+    for (name, fix) in [
+        (env::OUTPUT_BUCKET, "set it to the bucket Parquet is written to"),
+        (env::GLUE_DATABASE, "set it to the Glue database tables are registered in"),
+        (env::EMR_SCRIPTS, "set it to s3://<bucket>/<prefix>pipelines, where the steps' scripts are"),
+        (env::EMR_SERVICE_ROLE, "set it to the EMR service role's name"),
+        (env::EMR_INSTANCE_PROFILE, "set it to the EMR instance profile's name"),
+        (env::EMR_LOG_URI, "set it to the s3:// location clusters log to"),
+    ] {
+        required(vars, name, fix)?;
+    }
+    Ok((
+        required(vars, env::INPUT_BUCKET, "set it to the bucket days' exports and markers land in")?,
+        required(vars, env::RUN_STATE_TABLE, "set it to the DynamoDB table of EMR runs")?,
+        required(vars, env::ALERTS_TOPIC_ARN, "set it to the SNS topic alerts go to")?,
+    ))
+}
+
+/// The launcher over EMR, DynamoDB and SNS, with the built-in templates.
+pub async fn emr_launcher() -> Result<LauncherFunction, ConfigError> {
+    let (input_bucket, table, topic) = launcher_config(&process_env)?;
+    let settings = AwsSettings::from_env();
+    let sdk = settings.sdk_config().await;
+    let launcher = Launcher {
+        templates: Arc::new(Templates::embedded()),
+        variables: Arc::new(|name: &str| std::env::var(name).ok()),
+        state: Arc::new(DynamoRunState::new(settings.dynamodb_client(&sdk), table)),
+        engine: Arc::new(EmrClusters::new(settings.emr_client(&sdk))),
+        alerts: Arc::new(SnsAlerts::new(settings.sns_client(&sdk), topic)),
+        leases: Leases::default(),
+    };
+    Ok(LauncherFunction { launcher: Arc::new(launcher), input_bucket })
 }

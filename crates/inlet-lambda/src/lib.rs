@@ -14,10 +14,13 @@
 //!   full `repair`;
 //! - [`sources`]: the harvester (a schedule → download messages on a FIFO
 //!   queue) and the downloader (each message → new files in `in/`);
+//! - [`emr`]: the EMR launcher: markers and payloads start backfills on
+//!   Spark, EMR's events move them on or relaunch them;
 //! - [`custom_resource`]: the CloudFormation custom-resource protocol, and the
 //!   `create-folders` and `clean-test-files` resources.
 
 pub mod custom_resource;
+pub mod emr;
 pub mod env;
 pub mod events;
 mod handlers;

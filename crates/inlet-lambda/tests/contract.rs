@@ -43,6 +43,7 @@ fn load(function: Function, variables: &[String]) -> Result<(), ConfigError> {
         "partitioner" => env::registrar_config(&lookup).map(drop),
         "harvester" => env::harvester_config(&lookup).map(drop),
         "downloader" => env::downloader_config(&lookup).map(drop),
+        "emr-launcher" => env::launcher_config(&lookup).map(drop),
         // The custom resources read their buckets from their properties.
         _ => Ok(()),
     }

@@ -56,7 +56,7 @@ async fn dynamodb_passes_the_source_state_suite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_alert_reaches_the_topics_subscribers() {
-    use inlet_sources::download::{Alerts, FailureAlert};
+    use inlet_core::alerts::{Alert, Alerts};
     let moto = Moto::start().await;
     let topic = moto.sns().create_topic().name("alerts").send().await.unwrap().topic_arn.unwrap();
     let queue = moto.sqs().create_queue().queue_name("alerts-inbox").send().await.unwrap().queue_url.unwrap();
@@ -71,9 +71,9 @@ async fn an_alert_reaches_the_topics_subscribers() {
     let queue_arn = attributes.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
     moto.sns().subscribe().topic_arn(&topic).protocol("sqs").endpoint(queue_arn).send().await.unwrap();
 
-    let alert =
-        FailureAlert { source: "asx_eod".into(), url: "https://x/a.csv".into(), consecutive_failures: 3, error: "answered 404".into() };
-    inlet_aws::SnsAlerts::new(moto.sns(), &topic).source_failing(&alert).await.unwrap();
+    let details = serde_json::json!({ "source": "asx_eod", "url": "https://x/a.csv", "error": "answered 404" });
+    let alert = Alert::new("inlet: source asx_eod failed 3 times in a row", &details);
+    inlet_aws::SnsAlerts::new(moto.sns(), &topic).publish(&alert).await.unwrap();
 
     let delivered = receive(&moto.sqs(), &queue).await;
     let envelope: serde_json::Value = serde_json::from_str(delivered[0].body().unwrap()).unwrap();

@@ -6,13 +6,12 @@
 //! starts the pipeline. Each URL's outcome lands in the source state; a URL
 //! failing `failures_before_alert` times running raises an alert.
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use inlet_contract::prefixes::{INBOX, STAGING};
-use inlet_core::error::{BoxError, Classify, ErrorClass};
+pub use inlet_core::alerts::{Alert, Alerts, LocalAlerts};
+use inlet_core::error::{Classify, ErrorClass};
 use inlet_core::storage::{ObjectLocation, ObjectStore, StoreError};
 use percent_encoding::percent_decode_str;
 use regex::Regex;
@@ -62,31 +61,6 @@ pub struct FailureAlert {
     pub url: String,
     pub consecutive_failures: u32,
     pub error: String,
-}
-
-/// Where alerts go: an SNS topic in AWS, a file on one machine.
-#[async_trait]
-pub trait Alerts: Send + Sync + fmt::Debug {
-    async fn source_failing(&self, alert: &FailureAlert) -> Result<(), BoxError>;
-}
-
-/// Appends each alert as a JSON line to a file.
-#[derive(Debug, Clone)]
-pub struct LocalAlerts {
-    pub path: std::path::PathBuf,
-}
-
-#[async_trait]
-impl Alerts for LocalAlerts {
-    async fn source_failing(&self, alert: &FailureAlert) -> Result<(), BoxError> {
-        use tokio::io::AsyncWriteExt;
-        if let Some(parent) = self.path.parent() {
-            tokio::fs::create_dir_all(parent).await?;
-        }
-        let mut file = tokio::fs::OpenOptions::new().create(true).append(true).open(&self.path).await?;
-        file.write_all(format!("{}\n", serde_json::to_string(alert)?).as_bytes()).await?;
-        Ok(())
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -441,7 +415,8 @@ impl Downloader {
             error: state.last_error.clone().unwrap_or_default(),
         };
         tracing::error!(source = %alert.source, url = %alert.url, failures = alert.consecutive_failures, error = %alert.error, "a source keeps failing");
-        if let Err(e) = self.alerts.source_failing(&alert).await {
+        let subject = format!("inlet: source {} failed {} times in a row", alert.source, alert.consecutive_failures);
+        if let Err(e) = self.alerts.publish(&Alert::new(subject, &alert)).await {
             tracing::error!(error = %inlet_core::error::describe(e.as_ref()), "could not send the alert");
         }
     }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use inlet_core::error::{BoxError, Classify, ErrorClass};
+use inlet_core::json_file::{JsonFile, JsonFileError};
 use serde::{Deserialize, Serialize};
 
 /// The record of one URL.
@@ -76,11 +77,10 @@ pub trait SourceState: Send + Sync + fmt::Debug {
     async fn list(&self, source: &str) -> Result<BTreeMap<String, UrlState>, StateError>;
 }
 
-/// One JSON file, for running on one machine. A file lock serialises writers,
-/// and a write goes through a temporary file and a rename.
+/// One JSON file, for running on one machine: a file lock serialises writers.
 #[derive(Debug, Clone)]
 pub struct LocalSourceState {
-    path: PathBuf,
+    file: JsonFile,
 }
 
 /// `source` → URL → record.
@@ -88,81 +88,44 @@ type Records = BTreeMap<String, BTreeMap<String, UrlState>>;
 
 impl LocalSourceState {
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into() }
+        Self { file: JsonFile::new(path) }
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        self.file.path()
     }
+}
 
-    fn error(&self, message: &str, class: ErrorClass, source: impl Into<BoxError>) -> StateError {
-        let source = source.into();
-        StateError::Backend { location: self.path.display().to_string(), message: format!("{message}: {source}"), class, source }
-    }
-
-    fn read(&self) -> Result<Records, StateError> {
-        match std::fs::read(&self.path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                self.error("the file is not a source-state document; move it aside to start afresh", ErrorClass::Permanent, e)
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Records::new()),
-            Err(e) => Err(self.error("cannot read", ErrorClass::of_io(&e), e)),
-        }
-    }
-
-    fn write(&self, records: &Records) -> Result<(), StateError> {
-        let temporary = self.path.with_extension("json.tmp");
-        let bytes = serde_json::to_vec_pretty(records).expect("records serialise");
-        std::fs::write(&temporary, bytes)
-            .and_then(|()| std::fs::rename(&temporary, &self.path))
-            .map_err(|e| self.error("cannot write", ErrorClass::of_io(&e), e))
-    }
-
-    /// Runs `f` on the records under an exclusive lock, a blocking section.
-    async fn locked<T: Send + 'static>(&self, f: impl FnOnce(&Self) -> Result<T, StateError> + Send + 'static) -> Result<T, StateError> {
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || {
-            if let Some(parent) = this.path.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| this.error("cannot create its folder", ErrorClass::of_io(&e), e))?;
-            }
-            let lock = std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(this.path.with_extension("lock"))
-                .map_err(|e| this.error("cannot open the lock", ErrorClass::of_io(&e), e))?;
-            lock.lock().map_err(|e| this.error("cannot lock", ErrorClass::Transient, e))?;
-            f(&this)
-        })
-        .await
-        .map_err(|e| self.error("the state task failed", ErrorClass::Transient, e))?
+impl From<JsonFileError> for StateError {
+    fn from(error: JsonFileError) -> Self {
+        StateError::Backend { location: error.path.clone(), message: error.to_string(), class: error.class, source: Box::new(error) }
     }
 }
 
 #[async_trait]
 impl SourceState for LocalSourceState {
     async fn get(&self, source: &str, url: &str) -> Result<UrlState, StateError> {
-        let (source, url) = (source.to_owned(), url.to_owned());
-        self.locked(move |this| Ok(this.read()?.get(&source).and_then(|urls| urls.get(&url)).cloned().unwrap_or_default())).await
+        let records: Records = self.file.read().await?;
+        Ok(records.get(source).and_then(|urls| urls.get(url)).cloned().unwrap_or_default())
     }
 
     async fn put(&self, source: &str, url: &str, state: &UrlState) -> Result<(), StateError> {
         let (source, url, state) = (source.to_owned(), url.to_owned(), state.clone());
-        self.locked(move |this| {
-            let mut records = this.read()?;
-            let stored = records.entry(source.clone()).or_default().entry(url.clone()).or_default();
-            if stored.version != state.version {
-                return Err(StateError::Conflict { source_id: source, url });
-            }
-            *stored = UrlState { version: state.version + 1, ..state };
-            this.write(&records)
-        })
-        .await
+        self.file
+            .update(move |records: &mut Records| {
+                let stored = records.entry(source.clone()).or_default().entry(url.clone()).or_default();
+                if stored.version != state.version {
+                    return Err(StateError::Conflict { source_id: source, url });
+                }
+                *stored = UrlState { version: state.version + 1, ..state };
+                Ok(())
+            })
+            .await
     }
 
     async fn list(&self, source: &str) -> Result<BTreeMap<String, UrlState>, StateError> {
-        let source = source.to_owned();
-        self.locked(move |this| Ok(this.read()?.remove(&source).unwrap_or_default())).await
+        let mut records: Records = self.file.read().await?;
+        Ok(records.remove(source).unwrap_or_default())
     }
 }
 

@@ -90,6 +90,24 @@ impl Moto {
     pub fn sns(&self) -> aws_sdk_sns::Client {
         aws_sdk_sns::Client::new(&self.config)
     }
+
+    pub fn emr(&self) -> aws_sdk_emr::Client {
+        aws_sdk_emr::Client::new(&self.config)
+    }
+
+    /// A table keyed by the string attributes `hash` and `range`.
+    pub async fn table(&self, name: &str, hash: &str, range: &str) {
+        use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+        let mut request = self.dynamodb().create_table().table_name(name).billing_mode(BillingMode::PayPerRequest);
+        for (attribute, kind) in [(hash, KeyType::Hash), (range, KeyType::Range)] {
+            request = request
+                .attribute_definitions(
+                    AttributeDefinition::builder().attribute_name(attribute).attribute_type(ScalarAttributeType::S).build().unwrap(),
+                )
+                .key_schema(KeySchemaElement::builder().attribute_name(attribute).key_type(kind).build().unwrap());
+        }
+        request.send().await.unwrap();
+    }
 }
 
 /// The queues of the data path.
@@ -121,13 +139,13 @@ pub async fn queue_with_dlq(sqs: &aws_sdk_sqs::Client, name: &str, max_receives:
     (url, dlq)
 }
 
-async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
+pub async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
     sqs.get_queue_attributes().queue_url(url).attribute_names(QueueAttributeName::QueueArn).send().await.unwrap().attributes.unwrap()
         [&QueueAttributeName::QueueArn]
         .clone()
 }
 
-fn notification(arn: &str, prefix: &str, suffix: &str) -> QueueConfiguration {
+pub fn notification(arn: &str, prefix: &str, suffix: &str) -> QueueConfiguration {
     // S3 (and moto) refuse a rule with an empty value: leave it out instead.
     let rules: Vec<FilterRule> = [(FilterRuleName::Prefix, prefix), (FilterRuleName::Suffix, suffix)]
         .into_iter()
