@@ -41,12 +41,24 @@ def aws(moto):
     )
     s3.put_bucket_notification_configuration(Bucket="output", NotificationConfiguration={"QueueConfigurations": [rule(queues["partitioner"][1], "", ".parquet")]})
     glue.create_database(DatabaseInput={"Name": "inlet"})
-    return {"s3": s3, "sqs": sqs, "glue": glue, "queues": {k: v[0] for k, v in queues.items()}}
+    # The EMR launcher's run-state table and alerts topic.
+    client("dynamodb", moto).create_table(
+        TableName="runs",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("Correlation_Id", "DataProduct")],
+        KeySchema=[{"AttributeName": "Correlation_Id", "KeyType": "HASH"}, {"AttributeName": "DataProduct", "KeyType": "RANGE"}],
+    )
+    topic = client("sns", moto).create_topic(Name="alerts")["TopicArn"]
+    return {"s3": s3, "sqs": sqs, "glue": glue, "queues": {k: v[0] for k, v in queues.items()}, "topic": topic}
 
 
 @pytest.fixture(scope="module")
 def emulator(moto, aws, tmp_path_factory):
-    environment = {"INPUT_BUCKET": "input", "OUTPUT_BUCKET": "output", "GLUE_DATABASE": "inlet", "UNZIP_QUEUE_URL": aws["queues"]["unzip"]}
+    environment = {
+        "INPUT_BUCKET": "input", "OUTPUT_BUCKET": "output", "GLUE_DATABASE": "inlet", "UNZIP_QUEUE_URL": aws["queues"]["unzip"],
+        "RUN_STATE_TABLE": "runs", "ALERTS_TOPIC_ARN": aws["topic"], "EMR_SCRIPTS": "s3://code/lambda/abc/pipelines",
+        "EMR_SERVICE_ROLE": "inlet-emr-service", "EMR_INSTANCE_PROFILE": "inlet-emr-instances", "EMR_LOG_URI": "s3://logs/emr-logs/",
+    }  # fmt: skip
     with lambda_emulator(moto, environment, tmp_path_factory.mktemp("emulator")) as running:
         yield running
 
@@ -174,3 +186,25 @@ def test_a_ted_package_is_read_whole_and_a_notice_alone_is_routed_as_xml(aws, em
     table = glue.get_table(DatabaseName="inlet", Name="ted_notices")["Table"]
     columns = [(c["Name"], c["Type"]) for c in table["StorageDescriptor"]["Columns"]]
     assert columns[0] == ("date", "date") and ("cpv_codes", "string") in columns and ("oj_number", "bigint") in columns
+
+
+def test_the_emr_launcher_starts_one_cluster_for_a_direct_payload(moto, aws, emulator, tmp_path):
+    payload = {"product": "cyi_exports", "start_date": "2024-01-01", "end_date": "2024-01-31", "correlation_id": "backfill-jan"}
+    first = invoke(emulator, "emr-launcher", payload, tmp_path)
+    assert first["outcome"] == "launched" and first["run_id"] == 1 and first["from_step"] == "load-days", first
+    again = invoke(emulator, "emr-launcher", payload, tmp_path)
+    assert again == {"outcome": "already_running", "owner": first["cluster_id"]}
+
+    emr = client("emr", moto)
+    [cluster] = emr.list_clusters()["Clusters"]
+    described = emr.describe_cluster(ClusterId=cluster["Id"])["Cluster"]
+    tags = {t["Key"]: t["Value"] for t in described["Tags"]}
+    assert (tags["Correlation_Id"], tags["DataProduct"]) == ("backfill-jan", "cyi_exports")
+    assert described["ServiceRole"] == "inlet-emr-service" and described["LogUri"] == "s3://logs/emr-logs/"
+    steps = emr.list_steps(ClusterId=cluster["Id"])["Steps"]
+    args = steps[-1]["Config"]["Args"]
+    assert "s3://code/lambda/abc/pipelines/cyi_exports/emr/load_days.py" in args
+    assert args[-2:] == ["--start_date", "2024-01-01"] and "2024-01-31" in args
+
+    row = client("dynamodb", moto).get_item(TableName="runs", Key={"Correlation_Id": {"S": "backfill-jan"}, "DataProduct": {"S": "cyi_exports"}})["Item"]
+    assert (row["Status"]["S"], row["Run_Id"]["N"], row["Cluster_Id"]["S"]) == ("IN_PROGRESS", "1", cluster["Id"])

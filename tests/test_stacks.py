@@ -21,7 +21,7 @@ from conftest import REPO
 from http_source import File, SourceServer
 
 TEMPLATES = sorted((REPO / "cloudformation").glob("*.cfn.yaml"))
-FUNCTIONS = ["unzip", "pipeline-runner", "partitioner", "harvester", "downloader", "create-folders", "clean-test-files"]
+FUNCTIONS = ["unzip", "pipeline-runner", "partitioner", "harvester", "downloader", "emr-launcher", "create-folders", "clean-test-files"]
 # What moto's CloudFormation passes over with a warning (see the README).
 MOTO_SKIPS_APP = {"AWS::Athena::WorkGroup", "AWS::Glue::Database", "AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy"}
 
@@ -70,7 +70,7 @@ def test_every_function_crate_is_deployed():
 def test_queues_outlast_their_functions_six_times():
     resources = yaml.safe_load((REPO / "cloudformation" / "lambda.cfn.yaml").read_text())["Resources"]
     mappings = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
-    assert len(mappings) == 4
+    assert len(mappings) == 5
     for mapping in mappings:
         queue = resources[mapping["EventSourceArn"]["Fn::GetAtt"][0]]["Properties"]
         function = resources[mapping["FunctionName"]["Ref"]]["Properties"]
@@ -219,9 +219,13 @@ def carry_files_through_the_app_stack(moto, tmp_path, stack_exit):
     for resource in template["Resources"].values():
         if resource["Type"] == "AWS::Lambda::Function":
             for name, value in resource["Properties"].get("Environment", {}).get("Variables", {}).items():
-                environment[name] = resources[value["Ref"]]["PhysicalResourceId"] if name != "GLUE_DATABASE" else database
+                if name == "GLUE_DATABASE":
+                    environment[name] = database
+                elif "Ref" in value:
+                    environment[name] = resources[value["Ref"]]["PhysicalResourceId"]
     assert set(environment) == {
-        "INPUT_BUCKET", "OUTPUT_BUCKET", "GLUE_DATABASE", "UNZIP_QUEUE_URL", "DOWNLOAD_QUEUE_URL", "SOURCE_STATE_TABLE", "ALERTS_TOPIC_ARN"
+        "INPUT_BUCKET", "OUTPUT_BUCKET", "GLUE_DATABASE", "UNZIP_QUEUE_URL", "DOWNLOAD_QUEUE_URL", "SOURCE_STATE_TABLE", "ALERTS_TOPIC_ARN",
+        "RUN_STATE_TABLE", "EMR_SERVICE_ROLE", "EMR_INSTANCE_PROFILE"
     }, environment
     # The harvester reads a sources file pointing at a loopback server instead of its built-in one.
     source_server = stack_exit.enter_context(SourceServer())

@@ -27,7 +27,9 @@ const AFTER_HELP: &str = "Examples:
   inlet redrive --all                        # try failed inputs again
   inlet repair                               # rebuild the catalog from the output files
   inlet harvest --dry-run --at 2021-01-15T00:00:00Z  # the URLs a scheduled run would fetch
-  inlet download asx_eod                     # fetch a source's new files and ingest them";
+  inlet download asx_eod                     # fetch a source's new files and ingest them
+  inlet backfill --product cyi_exports --from 2024-01-01 --to 2024-01-31  # days on Spark
+  inlet runs list                            # backfill runs and the step each is at";
 
 #[derive(Debug, Parser)]
 #[command(name = "inlet", version, about = ABOUT, after_help = AFTER_HELP)]
@@ -79,6 +81,17 @@ enum Command {
     /// since the last fetch), then ingest what arrived. Records per URL and
     /// alerts are kept under <state-dir>/sources/.
     Download(commands::download::Args),
+    /// Load a range of days of a product on Spark, with the steps of
+    /// config/emr/<product>/: locally through spark-submit (resumable from
+    /// the step a killed or failed run stopped in), or with --backend aws
+    /// through the EMR launcher.
+    Backfill(commands::emr::BackfillArgs),
+    /// List backfill runs, or clear one so it starts from its first step.
+    #[command(subcommand)]
+    Runs(commands::emr::RunsCommand),
+    /// Operate a product's EMR clusters.
+    #[command(subcommand)]
+    Emr(commands::emr::EmrCommand),
 }
 
 fn init_logging(format: LogFormat, verbose: u8) {
@@ -126,6 +139,9 @@ async fn run(options: state::StateOptions, command: Command) -> anyhow::Result<E
         Command::Redrive(args) => commands::redrive::run(&state, args).await,
         Command::Repair(args) => commands::repair::run(&state, args).await,
         Command::Download(args) => commands::download::run(&state, args).await,
+        Command::Backfill(args) => commands::emr::backfill(&state, args).await,
+        Command::Runs(command) => commands::emr::runs(&state, command).await,
+        Command::Emr(command) => commands::emr::emr(&state, command).await,
         Command::Pipelines(_) | Command::Harvest(_) => unreachable!("handled above"),
     }
 }

@@ -26,3 +26,10 @@ pub const SCRATCH: &str = "inlet-";
 
 /// The error document written beside a failed input.
 pub const ERROR_DOCUMENT_SUFFIX: &str = ".error.json";
+
+/// A backfill on Spark writes each partition into a folder of its own run,
+/// `<table>/<k>=<v>/…/run-<correlation id>-<time>/`, then points the
+/// catalog's partition at it and deletes the partition's other run folders,
+/// so a reader never sees half a day. The steps' scripts
+/// (`pipelines/*/emr/`) use the same name.
+pub const RUN_FOLDER: &str = "run-";

@@ -7,7 +7,7 @@
 
 use sha2::{Digest, Sha256};
 
-pub use inlet_contract::prefixes::{ARCHIVE_MANIFESTS, BOOKKEEPING, DONE, FAILED, INBOX, MANIFESTS};
+pub use inlet_contract::prefixes::{ARCHIVE_MANIFESTS, BOOKKEEPING, DONE, FAILED, INBOX, MANIFESTS, RUN_FOLDER};
 
 use crate::partition::Partition;
 use crate::pipeline::Compression;

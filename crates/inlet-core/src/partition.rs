@@ -7,6 +7,7 @@
 
 use std::fmt;
 
+use inlet_contract::prefixes::RUN_FOLDER;
 use serde::{Deserialize, Serialize};
 
 /// The value Hive, Glue and Athena use for an empty or null partition value,
@@ -83,10 +84,16 @@ impl Partition {
     }
 
     /// Splits an object key `<table>/k=v/…/<file>` into its table, partition
-    /// and file name; `None` when the folders are not all `k=v`.
+    /// and file name; `None` when the folders are not all `k=v`. A last
+    /// folder of a backfill's run (`run-…`, see [`RUN_FOLDER`]) belongs to
+    /// the partition above it.
     pub fn split_key(key: &str) -> Option<(&str, Partition, &str)> {
         let (folders, file) = key.rsplit_once('/')?;
         let (table, path) = folders.split_once('/').unwrap_or((folders, ""));
+        let path = match path.rsplit_once('/') {
+            Some((partition, last)) if last.starts_with(RUN_FOLDER) && !last.contains('=') => partition,
+            _ => path,
+        };
         if table.is_empty() || file.is_empty() {
             return None;
         }
@@ -173,10 +180,20 @@ mod tests {
         assert!(p.is_empty());
         assert!(Partition::split_key("t/nokey/x.parquet").is_none());
         assert!(Partition::split_key("x.parquet").is_none());
+        let (_, p, _) = Partition::split_key("t/a=1/run-kind=x/part-a.parquet").unwrap();
+        assert_eq!(p, partition(&[("a", "1"), ("run-kind", "x")]), "a k=v folder is a partition, whatever its name");
         assert!(Partition::parse("year=%zz").is_err());
     }
 
     proptest! {
+        #[test]
+        fn a_run_folder_belongs_to_its_partition(p in proptest::collection::vec(("[a-z_]{1,6}", "[a-z0-9-]{1,8}"), 1..3)) {
+            let p = Partition::new(p);
+            let key = format!("{}{RUN_FOLDER}c1-20240115T000000/part-0.parquet", p.prefix_in("t"));
+            let (table, split, _) = Partition::split_key(&key).unwrap();
+            prop_assert_eq!((table, split), ("t", p));
+        }
+
         #[test]
         fn parse_inverts_path(pairs in proptest::collection::vec(("[a-z_][a-z0-9_ %=/:]{0,8}", "\\PC{0,12}|[/=% :]{1,4}"), 0..4)) {
             let p = Partition::new(pairs);

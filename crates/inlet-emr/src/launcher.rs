@@ -250,18 +250,17 @@ impl Launcher {
         }
         Ok(Followed::GaveUp { run_id: run.run_id, reason })
     }
+}
 
-    /// Terminates every live cluster of `product` and cancels its runs in progress.
-    pub async fn stop(&self, product: &str, now: i64) -> Result<Stopped, EmrError> {
-        let clusters = self.engine.live_clusters(&Tag { key: PRODUCT_TAG.into(), value: product.into() }).await?;
-        let ids: Vec<String> = clusters.iter().map(|c| c.id.clone()).collect();
-        if !ids.is_empty() {
-            self.engine.terminate(&ids).await?;
-        }
-        let mut stopped = Stopped { clusters: ids, runs_cancelled: Vec::new() };
-        stopped.runs_cancelled = cancel_runs(self.state.as_ref(), product, "stopped by `inlet emr stop`", now).await?;
-        Ok(stopped)
+/// Terminates every live cluster of `product` and cancels its runs in progress.
+pub async fn stop(engine: &dyn ClusterEngine, state: &dyn RunState, product: &str, now: i64) -> Result<Stopped, EmrError> {
+    let clusters = engine.live_clusters(&Tag { key: PRODUCT_TAG.into(), value: product.into() }).await?;
+    let ids: Vec<String> = clusters.iter().map(|c| c.id.clone()).collect();
+    if !ids.is_empty() {
+        engine.terminate(&ids).await?;
     }
+    let runs_cancelled = cancel_runs(state, product, "stopped by `inlet emr stop`", now).await?;
+    Ok(Stopped { clusters: ids, runs_cancelled })
 }
 
 /// Marks every run of `product` in progress CANCELLED; their correlation ids.

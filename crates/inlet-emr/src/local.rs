@@ -23,6 +23,8 @@ pub trait StepRunner: Send + Sync {
     async fn run(&self, step: &Step, args: &[String]) -> Result<(), EmrError>;
 }
 
+const LOCAL_SETTINGS: [&str; 3] = ["spark.driver.bindAddress=127.0.0.1", "spark.driver.host=127.0.0.1", "spark.ui.enabled=false"];
+
 /// `spark-submit` on a local master. A step is an EMR `command-runner.jar`
 /// step whose arguments start with `spark-submit`; the cluster-only
 /// `--deploy-mode` is dropped, and `extra_args` (where the buckets are) are
@@ -48,6 +50,10 @@ impl SparkSubmit {
             });
         }
         let mut line = vec!["--master".to_string(), self.master.clone()];
+        // One machine's run listens on loopback only, and serves no web UI.
+        for setting in LOCAL_SETTINGS {
+            line.extend(["--conf".to_string(), setting.to_string()]);
+        }
         let mut rest = given[1..].iter();
         while let Some(arg) = rest.next() {
             if arg == "--deploy-mode" {
@@ -88,6 +94,9 @@ impl StepRunner for SparkSubmit {
     }
 }
 
+/// Told of each step as it starts: (index, count, name).
+pub type StepProgress = Box<dyn Fn(usize, usize, &str) + Send + Sync>;
+
 pub struct LocalBackfill {
     pub templates: Arc<Templates>,
     pub state: Arc<dyn RunState>,
@@ -96,6 +105,7 @@ pub struct LocalBackfill {
     pub owner: String,
     /// Renewed every third of itself while the backfill lives.
     pub lease: Duration,
+    pub on_step: Option<StepProgress>,
 }
 
 /// What a local backfill did.
@@ -146,6 +156,9 @@ impl LocalBackfill {
             (run.current_step, run.request.step_args(), run.correlation_id.clone(), run.product.clone())
         };
         for (index, step) in steps.iter().enumerate().skip(start) {
+            if let Some(on_step) = &self.on_step {
+                on_step(index, steps.len(), &step.name);
+            }
             if let Err(error) = self.runner.run(step, &args).await {
                 let reason = error.to_string();
                 update_held(self.state.as_ref(), held, move |run| {
@@ -179,7 +192,8 @@ async fn update_held(state: &dyn RunState, held: &Mutex<Run>, change: impl Fn(&m
     let mut run = held.lock().await;
     let (owner, run_id) = (run.owner.clone(), run.run_id);
     let changed = modify(state, &run.correlation_id.clone(), &run.product.clone(), &|stored| {
-        if stored.owner != owner || stored.run_id != run_id {
+        // Taken over, or stopped by `inlet emr stop`: this process no longer owns it.
+        if stored.owner != owner || stored.run_id != run_id || stored.status != RunStatus::InProgress {
             return false;
         }
         change(stored);
@@ -243,7 +257,9 @@ mod tests {
                 &["--export_date".into(), "2024-01-05".into()],
             )
             .unwrap();
-        assert_eq!(line, ["--master", "local[2]", "s3://x/load.py", "--table", "t", "--export_date", "2024-01-05", "--storage_root", "/s"]);
+        assert_eq!(&line[..2], ["--master", "local[2]"]);
+        assert_eq!(&line[8..], ["s3://x/load.py", "--table", "t", "--export_date", "2024-01-05", "--storage_root", "/s"]);
+        assert!(line.contains(&"spark.driver.bindAddress=127.0.0.1".to_string()));
         assert!(submit.command_line(&step("x", &["hive-script"]), &[]).is_err());
     }
 
@@ -280,6 +296,7 @@ mod tests {
             runner: runner.clone(),
             owner: "local:test".into(),
             lease: Duration::from_secs(30),
+            on_step: None,
         };
         let request = LaunchRequest {
             product: "cyi_exports".into(),

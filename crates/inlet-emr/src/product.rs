@@ -267,3 +267,25 @@ mod tests {
         assert!(error.contains("cyi_exports"), "{error}");
     }
 }
+
+#[cfg(test)]
+mod scripts {
+    use std::path::Path;
+
+    /// The steps' scripts name run folders as the engine's key parser does.
+    #[test]
+    fn every_products_scripts_use_the_run_folder_name_of_the_layout() {
+        let pipelines = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines");
+        let expected = format!("RUN_FOLDER = \"{}\"", inlet_core::layout::RUN_FOLDER);
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&pipelines).unwrap().flatten() {
+            let common = entry.path().join("emr/common.py");
+            if common.is_file() {
+                let text = std::fs::read_to_string(&common).unwrap();
+                assert!(text.contains(&expected), "{} must define {expected}", common.display());
+                checked += 1;
+            }
+        }
+        assert!(checked > 0, "no pipeline has EMR steps");
+    }
+}

@@ -238,7 +238,8 @@ async fn stop_terminates_the_products_clusters_and_cancels_their_runs() {
     assert_eq!(started["outcome"], "launched", "{started}");
     assert_eq!(h.live_clusters().await.len(), 3);
 
-    let stopped = h.function.launcher.stop(PRODUCT, NOW).await.unwrap();
+    let launcher = &h.function.launcher;
+    let stopped = inlet_emr::launcher::stop(launcher.engine.as_ref(), launcher.state.as_ref(), PRODUCT, NOW).await.unwrap();
     assert_eq!((stopped.clusters.len(), stopped.runs_cancelled.len()), (3, 3));
     assert_eq!(h.live_clusters().await, Vec::<String>::new(), "no cluster of the product is left running");
     let runs = h.state.list().await.unwrap();

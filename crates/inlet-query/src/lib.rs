@@ -51,7 +51,11 @@ pub struct LocalQueryEngine {
 impl LocalQueryEngine {
     /// Registers every table of `database` whose files live in `store`'s buckets.
     pub async fn open(catalog: &dyn Catalog, database: &str, store: &LocalObjectStore) -> Result<Self, QueryError> {
-        let config = SessionConfig::new().with_information_schema(true);
+        // A backfill's partition holds its files in a run folder below the
+        // partition's (`k=v/run-…/part-….parquet`), which a listing that
+        // ignores subfolders would miss.
+        let mut config = SessionConfig::new().with_information_schema(true);
+        config.options_mut().execution.listing_table_ignore_subdirectory = false;
         let context = SessionContext::new_with_config(config);
         let mut tables = Vec::new();
         for table in catalog.list_tables(database).await? {

@@ -55,6 +55,11 @@ impl GlueDatabase {
         );
     }
 
+    /// Point a partition at a new location, as a backfill's publish step does.
+    pub fn grant_update_partitions(&self, grantee: &impl Grantee) {
+        grantee.role().allow(&["glue:GetPartition", "glue:CreatePartition", "glue:UpdatePartition"], self.arns());
+    }
+
     /// Read the catalog, as Athena queries do.
     pub fn grant_read(&self, grantee: &impl Grantee) {
         grantee.role().allow(&["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:GetPartitions"], self.arns());

@@ -5,6 +5,7 @@
 pub mod analytics;
 pub mod delivery;
 pub mod dynamodb;
+pub mod emr;
 pub mod lambda;
 pub mod notify;
 pub mod s3;

@@ -1,4 +1,4 @@
-//! SNS topics and EventBridge schedules.
+//! SNS topics, EventBridge schedules and event rules.
 
 use serde_json::json;
 
@@ -55,6 +55,22 @@ pub fn schedule(stack: &Stack, id: &str, description: &str, expression: &str, ta
                 "Arn": target.arn(),
                 "InputTransformer": { "InputPathsMap": { "time": "$.time" }, "InputTemplate": template }
             }]
+        }),
+    );
+    target.allow_invoke(&format!("{id}Permission"), "events.amazonaws.com", rule.get_att("Arn"));
+    rule
+}
+
+/// Sends the events matching `pattern` to a function, as they are.
+pub fn event_rule(stack: &Stack, id: &str, description: &str, pattern: serde_json::Value, target: &Function) -> ResourceRef {
+    let rule = stack.resource(
+        id,
+        "AWS::Events::Rule",
+        json!({
+            "Description": description,
+            "EventPattern": pattern,
+            "State": "ENABLED",
+            "Targets": [{ "Id": "function", "Arn": target.arn() }]
         }),
     );
     target.allow_invoke(&format!("{id}Permission"), "events.amazonaws.com", rule.get_att("Arn"));

@@ -1,8 +1,10 @@
-//! The app stack: buckets, queues, the seven functions, the run-state and
+//! The app stack: buckets, queues, the eight functions, the EMR roles, the run-state and
 //! source-state tables, the alerts topic, the harvest schedules, the Glue
 //! database and the Athena workgroup.
 
 use inlet_contract::{env, functions, prefixes};
+use inlet_emr::events::{CLUSTER_STATE_CHANGE, STEP_STATUS_CHANGE};
+use inlet_emr::product::Templates;
 use inlet_sources::SourceSet;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -10,8 +12,9 @@ use sha2::{Digest, Sha256};
 use crate::expr::Expr;
 use crate::resources::analytics::{GlueDatabase, WorkGroup};
 use crate::resources::dynamodb::Table;
+use crate::resources::emr::EmrRoles;
 use crate::resources::lambda::{Code, Function, FunctionProps, custom_resource};
-use crate::resources::notify::{Topic, schedule};
+use crate::resources::notify::{Topic, event_rule, schedule};
 use crate::resources::s3::Bucket;
 use crate::stack::{Parameter, Stack};
 
@@ -61,7 +64,6 @@ pub fn stack() -> Stack {
         "Tables inlet writes; partitions are registered by the partitioner.",
     );
     let workgroup = WorkGroup::new(&stack, "WorkGroup", Expr::sub("${NamePrefix}"), &results, "results/");
-    let run_state = Table::new(&stack, "RunStateTable", "pk", "sk", "expires_at");
 
     // unzip: archives the entry point forwards → members in in/<stem>/. An
     // archive dropped again replaces its previous content, so unzip reads the
@@ -128,6 +130,8 @@ pub fn stack() -> Stack {
 
     let alerts = Topic::new(&stack, "AlertsTopic", "inlet alerts");
     remote_sources(&stack, &input, &alerts, &code);
+    let run_state =
+        emr_backfills(&stack, Storage { input: &input, output: &output, results: &results, database: &database }, &alerts, &code);
     output.notify(&partitioner_queue, "", ".parquet");
 
     // create-folders: the input bucket's lifecycle folders, at stack creation.
@@ -170,7 +174,7 @@ pub fn stack() -> Stack {
     stack.output("AthenaResultsBucketName", "Athena query results.", results.name(), None);
     stack.output("GlueDatabaseName", "The Glue database.", database.name(), None);
     stack.output("WorkGroupName", "The Athena workgroup.", workgroup.name(), None);
-    stack.output("RunStateTableName", "Idempotency and run state.", run_state.name(), None);
+    stack.output("RunStateTableName", "EMR runs by (Correlation_Id, DataProduct); `inlet runs list` reads it.", run_state.name(), None);
     stack.output(
         "PipelineRunnerDeadLetterQueueUrl",
         "Inputs that failed three times.",
@@ -226,6 +230,76 @@ fn remote_sources(stack: &Stack, input: &Bucket, alerts: &Topic, code: &dyn Fn(&
         let id = format!("HarvestSchedule{}", &hex::encode(Sha256::digest(expression))[..8]);
         schedule(stack, &id, &format!("Harvests the sources on {expression}."), expression, &harvester);
     }
+}
+
+/// The buckets and the database the backfills read and write.
+struct Storage<'a> {
+    input: &'a Bucket,
+    output: &'a Bucket,
+    results: &'a Bucket,
+    database: &'a GlueDatabase,
+}
+
+/// The EMR launcher: a day's marker (`<product>/<YYYY-MM-DD>/<marker>` in the
+/// input bucket, outside `in/`) reaches it through a queue; EMR's state
+/// changes through EventBridge. Its runs are rows of the run-state table;
+/// clusters run as the EMR roles, which are all it may pass.
+fn emr_backfills(stack: &Stack, storage: Storage, alerts: &Topic, code: &dyn Fn(&str) -> Code) -> Table {
+    let Storage { input, output, results, database } = storage;
+    let run_state = Table::new(stack, "RunStateTable", "Correlation_Id", "DataProduct", "TimeToExist");
+    let roles = EmrRoles::new(stack, "Emr");
+    let logs = "emr-logs/";
+    results.expire("expire-emr-logs", logs, 30);
+    let launcher = Function::new(
+        stack,
+        "EmrLauncher",
+        FunctionProps::new(
+            "Starts backfills on EMR and relaunches failed ones from their failed step.",
+            code(functions::EMR_LAUNCHER.name),
+        )
+        .env(env::INPUT_BUCKET, input.name())
+        .env(env::OUTPUT_BUCKET, output.name())
+        .env(env::GLUE_DATABASE, database.name())
+        .env(env::RUN_STATE_TABLE, run_state.name())
+        .env(env::ALERTS_TOPIC_ARN, alerts.arn())
+        .env(env::EMR_SCRIPTS, Expr::sub("s3://${CodeBucket}/${CodePrefix}pipelines"))
+        .env(env::EMR_SERVICE_ROLE, roles.service_role_name())
+        .env(env::EMR_INSTANCE_PROFILE, roles.instance_profile_name())
+        .env(env::EMR_LOG_URI, Expr::sub(format!("s3://${{NamePrefix}}-athena-${{AWS::AccountId}}-${{AWS::Region}}/{logs}")))
+        .timeout(120)
+        .memory(256),
+    );
+    run_state.grant_read_write(&launcher);
+    alerts.grant_publish(&launcher);
+    roles.grant_launch(&launcher);
+    let markers = launcher.queue("EmrLauncherQueue", 3, 10, 2);
+    let templates = Templates::embedded();
+    for product in templates.products() {
+        let marker = templates.launcher_settings(product).expect("config/emr is checked by inlet-emr's tests").marker;
+        input.notify(&markers, &format!("{product}/"), &format!("/{marker}"));
+        // The steps read the product's exports.
+        input.grant_read(&roles.instances, &format!("{product}/*"));
+        input.grant_list(&roles.instances, &format!("{product}/"));
+    }
+    for (id, kind, detail) in [
+        ("EmrClusterStateRule", CLUSTER_STATE_CHANGE, json!({ "state": ["TERMINATED_WITH_ERRORS"] })),
+        ("EmrStepStatusRule", STEP_STATUS_CHANGE, json!({ "state": ["RUNNING", "COMPLETED", "FAILED"] })),
+    ] {
+        let pattern = json!({ "source": ["aws.emr"], "detail-type": [kind], "detail": detail });
+        event_rule(stack, id, &format!("{kind} events to the EMR launcher."), pattern, &launcher);
+    }
+
+    // The steps: scripts from the code bucket, Parquet into the output
+    // bucket (fresh prefixes, old ones deleted), partitions in Glue, logs.
+    roles.instances.allow(&["s3:GetObject"], [Expr::sub("arn:${AWS::Partition}:s3:::${CodeBucket}/${CodePrefix}pipelines/*")]);
+    output.grant_read(&roles.instances, "*");
+    output.grant_write(&roles.instances, "*");
+    output.grant_delete(&roles.instances, "*");
+    output.grant_list(&roles.instances, "");
+    results.grant_write(&roles.instances, &format!("{logs}*"));
+    database.grant_register(&roles.instances);
+    database.grant_update_partitions(&roles.instances);
+    run_state
 }
 
 /// What a function needs to take an input through its lifecycle: read it in

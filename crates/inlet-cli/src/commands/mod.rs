@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod download;
+pub mod emr;
 pub mod failed;
 pub mod harvest;
 pub mod ingest;
