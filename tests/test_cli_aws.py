@@ -69,3 +69,53 @@ def test_query_through_athena(inlet, moto):
                   "SELECT location, count(*) AS rows FROM a2e_buoy_wind GROUP BY 1")
     assert [json.loads(l) for l in out.stdout.splitlines()] == [{"location": "humboldt", "rows": "144"}]
     assert "athena query" in out.stderr
+
+
+def test_backfill_runs_and_stop_on_the_stacks_table_queue_and_emr(inlet, moto):
+    """`inlet backfill`, `inlet runs` and `inlet emr stop` with --backend aws:
+    the payload goes to the launcher's queue, runs are rows of the table in
+    the launcher's layout, and stop ends the product's clusters on moto's EMR."""
+    sqs, dynamodb, emr = client("sqs", moto), client("dynamodb", moto), client("emr", moto)
+    queue = sqs.create_queue(QueueName="launcher")["QueueUrl"]
+    sent = aws_run(inlet, moto, "backfill", "--product", "cyi_exports", "--from", "2024-01-01", "--to", "2024-01-31", "--launcher-queue-url", queue)
+    assert "backfill-cyi_exports-2024-01-01-2024-01-31" in sent.stdout
+    [message] = sqs.receive_message(QueueUrl=queue)["Messages"]
+    assert json.loads(message["Body"]) == {
+        "product": "cyi_exports", "start_date": "2024-01-01", "end_date": "2024-01-31", "correlation_id": "backfill-cyi_exports-2024-01-01-2024-01-31"
+    }  # fmt: skip
+
+    dynamodb.create_table(
+        TableName="runs",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("Correlation_Id", "DataProduct")],
+        KeySchema=[{"AttributeName": "Correlation_Id", "KeyType": "HASH"}, {"AttributeName": "DataProduct", "KeyType": "RANGE"}],
+    )
+    cluster = emr.run_job_flow(
+        Name="inlet-cyi-exports m-1 run 1", ReleaseLabel="emr-7.5.0", JobFlowRole="p", ServiceRole="s",
+        Instances={"InstanceGroups": [{"InstanceRole": "MASTER", "InstanceType": "m6g.xlarge", "InstanceCount": 1}], "KeepJobFlowAliveWhenNoSteps": True},
+        Tags=[{"Key": "Correlation_Id", "Value": "m-1"}, {"Key": "DataProduct", "Value": "cyi_exports"}],
+    )["JobFlowId"]  # fmt: skip
+    request = {"product": "cyi_exports", "correlation_id": "m-1", "export_date": "2024-01-15", "s3_bucket": "input", "s3_prefix": "cyi_exports/2024-01-15/"}
+    dynamodb.put_item(
+        TableName="runs",
+        Item={
+            "Correlation_Id": {"S": "m-1"}, "DataProduct": {"S": "cyi_exports"}, "Date": {"S": "2024-01-15"}, "Run_Id": {"N": "1"},
+            "Status": {"S": "IN_PROGRESS"}, "CurrentStep": {"N": "1"}, "Steps": {"L": [{"S": "load-days"}, {"S": "publish-days"}]},
+            "Cluster_Id": {"S": cluster}, "Owner": {"S": cluster}, "Lease_Until": {"N": "9999999999"}, "Request": {"S": json.dumps(request)},
+            "Updated_At": {"N": "1705300000"}, "TimeToExist": {"N": "1705904800"}, "Version": {"N": "3"},
+        },
+    )  # fmt: skip
+    table = ["--run-state-table", "runs"]
+    listed = json.loads(aws_run(inlet, moto, "runs", "list", "--json", *table).stdout)
+    assert [(r["correlation_id"], r["status"], r["current_step"], r["cluster_id"]) for r in listed] == [("m-1", "IN_PROGRESS", 1, cluster)]
+    assert "2/2 publish-days" in aws_run(inlet, moto, "runs", "list", *table).stdout
+
+    stopped = aws_run(inlet, moto, "emr", "stop", "--product", "cyi_exports", *table).stdout
+    assert "1 clusters terminated, 1 runs cancelled" in stopped, stopped
+    assert emr.describe_cluster(ClusterId=cluster)["Cluster"]["Status"]["State"].startswith("TERMINAT")
+    assert json.loads(aws_run(inlet, moto, "runs", "list", "--json", "--status", "CANCELLED", *table).stdout)[0]["correlation_id"] == "m-1"
+
+    assert "cleared m-1/cyi_exports" in aws_run(inlet, moto, "runs", "clear", "--correlation-id", "m-1", "--product", "cyi_exports", *table).stdout
+    assert "Item" not in dynamodb.get_item(TableName="runs", Key={"Correlation_Id": {"S": "m-1"}, "DataProduct": {"S": "cyi_exports"}})
+    missing = aws_run(inlet, moto, "runs", "list", check=False)
+    assert missing.returncode == 2 and "--run-state-table" in missing.stderr
