@@ -48,9 +48,16 @@ def submit(script, *args):
     return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
 
 
+def sql(text):
+    """Rows of `text` on a connection of its own: the module's default
+    connection may hold another test's unfinished result."""
+    with duckdb.connect() as connection:
+        return connection.execute(text).fetchall()
+
+
 def rows_per_day(buckets):
     glob = f"{buckets}/output/{emr_data.TABLE}/**/*.parquet"
-    return dict(duckdb.sql(f"SELECT export_date::VARCHAR, count(*) FROM read_parquet('{glob}', hive_partitioning = true) GROUP BY 1").fetchall())
+    return dict(sql(f"SELECT export_date::VARCHAR, count(*) FROM read_parquet('{glob}', hive_partitioning = true) GROUP BY 1"))
 
 
 def run_folders(buckets):
@@ -81,9 +88,9 @@ def test_the_step_scripts_load_each_day_once_however_often_they_run(tmp_path):
 
     # DuckDB reads the types the Lambda path writes.
     glob = f"{buckets}/output/{emr_data.TABLE}/**/*.parquet"
-    types = {row[0]: row[1] for row in duckdb.sql(f"DESCRIBE SELECT * FROM read_parquet('{glob}')").fetchall()}
+    types = {row[0]: row[1] for row in sql(f"DESCRIBE SELECT * FROM read_parquet('{glob}')")}
     assert types["time"] == "TIMESTAMP WITH TIME ZONE" and types["pm25"] == "DOUBLE" and types["qc_no2"] == "INTEGER", types
-    flagged = duckdb.sql(f"SELECT count(*) FROM read_parquet('{glob}') WHERE no2 IS NULL AND qc_no2 = 1").fetchall()[0][0]
+    [(flagged,)] = sql(f"SELECT count(*) FROM read_parquet('{glob}') WHERE no2 IS NULL AND qc_no2 = 1")
     assert flagged == sum(1 for n in expected.values() if n) * 9, "each day's missing no2 readings are flagged"
 
 

@@ -43,8 +43,12 @@ impl Scratch {
             }
             None => builder.tempdir()?,
         };
-        let lock = File::create(dir.path().join(LOCK_FILE))?;
+        // Locked before it takes its name: a sweeper that finds `.lock`
+        // finds it held, never in the instant between creation and locking.
+        let unnamed = dir.path().join(format!("{LOCK_FILE}.new"));
+        let lock = File::create(&unnamed)?;
         lock.lock()?;
+        fs::rename(&unnamed, dir.path().join(LOCK_FILE))?;
         Ok(Self { dir, _lock: lock })
     }
 
