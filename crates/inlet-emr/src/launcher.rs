@@ -125,12 +125,7 @@ impl Launcher {
                 // Give the run up at once, so the redelivered message resumes
                 // it without waiting out the launch lease.
                 let reason = format!("the cluster could not be started: {error}");
-                self.record(&run, now, move |r| {
-                    r.status = RunStatus::Failed;
-                    r.reason = Some(reason.clone());
-                    r.lease_until = 0;
-                })
-                .await?;
+                self.record(&run, now, move |r| r.end(RunStatus::Failed, reason.clone())).await?;
                 return Err(error);
             }
         };
@@ -235,9 +230,7 @@ impl Launcher {
             if stored.cluster_id != cluster || stored.status != RunStatus::InProgress {
                 return false;
             }
-            stored.status = RunStatus::Failed;
-            stored.reason = Some(reason.clone());
-            stored.lease_until = 0;
+            stored.end(RunStatus::Failed, reason.clone());
             *stored = stored.clone().touched(now);
             true
         })
@@ -271,9 +264,7 @@ pub async fn cancel_runs(state: &dyn RunState, product: &str, reason: &str, now:
             if stored.status != RunStatus::InProgress {
                 return false;
             }
-            stored.status = RunStatus::Cancelled;
-            stored.reason = Some(reason.into());
-            stored.lease_until = 0;
+            stored.end(RunStatus::Cancelled, reason.into());
             *stored = stored.clone().touched(now);
             true
         })

@@ -161,12 +161,7 @@ impl LocalBackfill {
             }
             if let Err(error) = self.runner.run(step, &args).await {
                 let reason = error.to_string();
-                update_held(self.state.as_ref(), held, move |run| {
-                    run.status = RunStatus::Failed;
-                    run.reason = Some(reason.clone());
-                    run.lease_until = 0;
-                })
-                .await?;
+                update_held(self.state.as_ref(), held, move |run| run.end(RunStatus::Failed, reason.clone())).await?;
                 return Err(match error {
                     EmrError::Step { step, message, .. } => EmrError::Step { correlation_id, product, step, message },
                     other => other,

@@ -119,6 +119,14 @@ impl Run {
         self.steps.get(self.current_step).map(String::as_str).unwrap_or("(all done)")
     }
 
+    /// Ends the run as `status` (failed or cancelled) for `reason`, releasing
+    /// its lease so a later start need not wait for it.
+    pub fn end(&mut self, status: RunStatus, reason: String) {
+        self.status = status;
+        self.reason = Some(reason);
+        self.lease_until = 0;
+    }
+
     /// Marks the change made at `now`.
     pub fn touched(mut self, now: i64) -> Self {
         self.updated_at = now;
