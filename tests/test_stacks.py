@@ -221,7 +221,7 @@ def carry_files_through_the_app_stack(moto, tmp_path, stack_exit):
             for name, value in resource["Properties"].get("Environment", {}).get("Variables", {}).items():
                 if name == "GLUE_DATABASE":
                     environment[name] = database
-                elif "Ref" in value:
+                elif "Ref" in value and value["Ref"] in resources:  # not a parameter's
                     environment[name] = resources[value["Ref"]]["PhysicalResourceId"]
     assert set(environment) == {
         "INPUT_BUCKET", "OUTPUT_BUCKET", "GLUE_DATABASE", "UNZIP_QUEUE_URL", "DOWNLOAD_QUEUE_URL", "SOURCE_STATE_TABLE", "ALERTS_TOPIC_ARN",

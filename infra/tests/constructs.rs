@@ -113,3 +113,24 @@ fn intrinsics_render_in_long_form() {
     assert!(yaml.contains("Fn::Sub: b") && !yaml.contains("!Sub"), "{yaml}");
     assert!(yaml.contains("Version: '2012-10-17'"), "dates are quoted for YAML 1.1 readers");
 }
+
+#[test]
+fn the_emr_launcher_may_pass_only_the_step_and_service_roles() {
+    let stack = infra::stacks::lambda::stack();
+    let statements = statements(&stack, "EmrLauncherFunctionRole");
+    let mut passed: Vec<Value> = statements
+        .iter()
+        .filter(|s| s["Action"].as_array().is_some_and(|a| a.contains(&json!("iam:PassRole"))))
+        .flat_map(|s| s["Resource"].as_array().cloned().unwrap_or_default())
+        .collect();
+    passed.sort_by_key(|r| r.to_string());
+    let role = |id: &str| json!({ "Fn::GetAtt": [id, "Arn"] });
+    assert_eq!(passed, [role("EmrInstanceRole"), role("EmrServerlessJobRunRole"), role("EmrServiceRole")], "{statements:?}");
+
+    let template = stack.to_template();
+    let rule = &template["Resources"]["EmrServerlessJobRunRule"]["Properties"]["EventPattern"];
+    assert_eq!(rule["source"], json!(["aws.emr-serverless"]));
+    assert_eq!(rule["detail-type"], json!([inlet_emr::serverless::JOB_RUN_STATE_CHANGE]));
+    let variables = &template["Resources"]["EmrLauncherFunction"]["Properties"]["Environment"]["Variables"];
+    assert_eq!(variables["EMR_SERVERLESS_APPLICATION_ID"], json!({ "Ref": "EmrServerlessApplicationId" }));
+}

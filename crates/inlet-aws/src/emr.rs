@@ -25,11 +25,27 @@ impl EmrClusters {
     }
 }
 
-fn engine_error<E>(operation: &'static str, error: aws_sdk_emr::error::SdkError<E, aws_sdk_emr::config::http::HttpResponse>) -> EmrError
+/// An engine's failed call, classed, with the SDK's error as its source.
+pub(crate) fn engine_error<E>(
+    engine: &'static str,
+    operation: &'static str,
+    error: aws_sdk_emr::error::SdkError<E, aws_sdk_emr::config::http::HttpResponse>,
+) -> EmrError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    EmrError::Engine { engine: "EMR", operation, message: describe(&error), class: class_of(&error), source: Box::new(error) }
+    EmrError::Engine { engine, operation, message: describe(&error), class: class_of(&error), source: Box::new(error) }
+}
+
+/// An answer without the field the call exists for.
+pub(crate) fn missing(engine: &'static str, operation: &'static str, field: &str) -> EmrError {
+    EmrError::Engine {
+        engine,
+        operation,
+        message: format!("the answer has no {field}"),
+        class: inlet_core::error::ErrorClass::Transient,
+        source: format!("no {field}").into(),
+    }
 }
 
 fn configuration(c: &Configuration) -> emr::Configuration {
@@ -106,18 +122,13 @@ impl ClusterEngine for EmrClusters {
             )
             .send()
             .await
-            .map_err(|e| engine_error("RunJobFlow", e))?;
-        output.job_flow_id.ok_or_else(|| EmrError::Engine {
-            engine: "EMR",
-            operation: "RunJobFlow",
-            message: "the answer has no JobFlowId".into(),
-            class: inlet_core::error::ErrorClass::Transient,
-            source: "no JobFlowId".into(),
-        })
+            .map_err(|e| engine_error("EMR", "RunJobFlow", e))?;
+        output.job_flow_id.ok_or_else(|| missing("EMR", "RunJobFlow", "JobFlowId"))
     }
 
     async fn describe(&self, cluster_id: &str) -> Result<ClusterInfo, EmrError> {
-        let output = self.client.describe_cluster().cluster_id(cluster_id).send().await.map_err(|e| engine_error("DescribeCluster", e))?;
+        let output =
+            self.client.describe_cluster().cluster_id(cluster_id).send().await.map_err(|e| engine_error("EMR", "DescribeCluster", e))?;
         let cluster = output.cluster();
         let state = cluster.and_then(|c| c.status()).and_then(|s| s.state()).map(|s| s.as_str().to_owned()).unwrap_or_default();
         let tags: BTreeMap<String, String> = cluster
@@ -134,7 +145,7 @@ impl ClusterEngine for EmrClusters {
         let mut pages = self.client.list_clusters().set_cluster_states(Some(live.to_vec())).into_paginator().items().send();
         let mut found = Vec::new();
         while let Some(summary) = pages.next().await {
-            let summary = summary.map_err(|e| engine_error("ListClusters", e))?;
+            let summary = summary.map_err(|e| engine_error("EMR", "ListClusters", e))?;
             let Some(id) = summary.id() else { continue };
             let cluster = self.describe(id).await?;
             if cluster.tags.get(&wanted.key) == Some(&wanted.value) && cluster.alive() {
@@ -152,7 +163,7 @@ impl ClusterEngine for EmrClusters {
                 .set_job_flow_ids(Some(ids.to_vec()))
                 .send()
                 .await
-                .map_err(|e| engine_error("TerminateJobFlows", e))?;
+                .map_err(|e| engine_error("EMR", "TerminateJobFlows", e))?;
         }
         Ok(())
     }

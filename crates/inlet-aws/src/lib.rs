@@ -21,6 +21,7 @@
 mod athena;
 mod buckets;
 mod emr;
+mod emr_serverless;
 pub mod errors;
 mod glue;
 mod run_state;
@@ -31,6 +32,7 @@ mod sqs;
 pub use athena::{AthenaError, AthenaQuery, QueryResult};
 pub use buckets::{BucketError, BucketHousekeeping, Emptied};
 pub use emr::EmrClusters;
+pub use emr_serverless::EmrServerlessJobRuns;
 pub use glue::GlueCatalog;
 pub use run_state::DynamoRunState;
 pub use s3::S3ObjectStore;
@@ -106,5 +108,9 @@ impl AwsSettings {
 
     pub fn emr_client(&self, config: &SdkConfig) -> aws_sdk_emr::Client {
         aws_sdk_emr::Client::new(config)
+    }
+
+    pub fn emr_serverless_client(&self, config: &SdkConfig) -> aws_sdk_emrserverless::Client {
+        aws_sdk_emrserverless::Client::new(config)
     }
 }

@@ -25,6 +25,11 @@ pub const EMR_SCRIPTS: &str = "EMR_SCRIPTS";
 pub const EMR_SERVICE_ROLE: &str = "EMR_SERVICE_ROLE";
 pub const EMR_INSTANCE_PROFILE: &str = "EMR_INSTANCE_PROFILE";
 pub const EMR_LOG_URI: &str = "EMR_LOG_URI";
+/// The EMR Serverless application and the job runs' role, for products whose
+/// `launcher.yaml` says `engine: emr-serverless` (read by their
+/// `serverless.yaml`). Empty when no product runs there.
+pub const EMR_SERVERLESS_APPLICATION_ID: &str = "EMR_SERVERLESS_APPLICATION_ID";
+pub const EMR_SERVERLESS_EXECUTION_ROLE: &str = "EMR_SERVERLESS_EXECUTION_ROLE";
 /// A sources file to read instead of the one built into the harvester.
 pub const SOURCES_FILE: &str = "INLET_SOURCES";
 /// Refuse archives that expand to more than this many times their size.

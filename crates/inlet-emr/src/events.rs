@@ -1,12 +1,13 @@
 //! The launcher's inputs, told apart by shape: an SQS batch (of S3 events for
-//! markers, or direct payloads), EMR's state-change events from
-//! EventBridge, or a direct payload invoked as is.
+//! markers, or direct payloads), EMR's and EMR Serverless's state-change
+//! events from EventBridge, or a direct payload invoked as is.
 
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::EmrError;
 use crate::request::{DirectPayload, LaunchRequest};
+use crate::serverless::{JOB_RUN_STATE_CHANGE, JobRunStateChange};
 
 pub const CLUSTER_STATE_CHANGE: &str = "EMR Cluster State Change";
 pub const STEP_STATUS_CHANGE: &str = "EMR Step Status Change";
@@ -16,6 +17,7 @@ pub enum LauncherEvent {
     Queue(Vec<QueueMessage>),
     ClusterState(ClusterStateChange),
     StepStatus(StepStatusChange),
+    JobRunState(JobRunStateChange),
     Direct(DirectPayload),
 }
 
@@ -78,7 +80,10 @@ impl LauncherEvent {
             return match kind {
                 CLUSTER_STATE_CHANGE => Ok(LauncherEvent::ClusterState(serde_json::from_value(detail).map_err(unreadable)?)),
                 STEP_STATUS_CHANGE => Ok(LauncherEvent::StepStatus(serde_json::from_value(detail).map_err(unreadable)?)),
-                other => Err(shape_error(format!("{other:?} events are not the launcher's; its rules send EMR state changes only"))),
+                JOB_RUN_STATE_CHANGE => Ok(LauncherEvent::JobRunState(serde_json::from_value(detail).map_err(unreadable)?)),
+                other => Err(shape_error(format!(
+                    "{other:?} events are not the launcher's; its rules send EMR and EMR Serverless state changes only"
+                ))),
             };
         }
         let payload: DirectPayload = serde_json::from_value(event.clone()).map_err(|e| EmrError::Payload {
@@ -158,6 +163,14 @@ mod tests {
         assert_eq!((change.cluster_id.as_str(), change.reason().as_str()), ("j-1", "Step 2 failed"));
         let step = json!({ "detail-type": STEP_STATUS_CHANGE, "detail": { "clusterId": "j-1", "stepId": "s-1", "name": "load-days", "state": "COMPLETED" } });
         assert!(matches!(LauncherEvent::parse(&step).unwrap(), LauncherEvent::StepStatus(s) if s.name == "load-days"));
+        // As EMR Serverless sends it.
+        let job_run = json!({ "detail-type": JOB_RUN_STATE_CHANGE, "source": "aws.emr-serverless", "detail": {
+            "jobRunId": "00f1", "jobRunName": "n", "applicationId": "00a1", "arn": "arn:x", "releaseLabel": "emr-7.5.0",
+            "state": "FAILED", "previousState": "RUNNING", "stateDetails": "Job failed", "createdBy": "arn:y",
+            "updatedAt": "2022-05-31T21:07:42.299487Z", "createdAt": "2022-05-31T21:07:25.325900Z" } });
+        let LauncherEvent::JobRunState(change) = LauncherEvent::parse(&job_run).unwrap() else { panic!() };
+        assert_eq!((change.application_id.as_str(), change.job_run_id.as_str(), change.state.as_str()), ("00a1", "00f1", "FAILED"));
+        assert_eq!(change.state_details.as_deref(), Some("Job failed"));
     }
 
     #[test]

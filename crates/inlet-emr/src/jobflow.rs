@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::EmrError;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct JobFlow {
@@ -121,4 +123,52 @@ pub struct Tag {
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct AutoTerminationPolicy {
     pub idle_timeout: i64,
+}
+
+/// A `command-runner.jar spark-submit …` step taken apart: what EMR
+/// Serverless and a local `spark-submit` need separately.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SparkSubmitCommand {
+    /// `--name value` pairs and bare flags, without `--deploy-mode` and
+    /// `--master`, which the place it runs decides.
+    pub options: Vec<String>,
+    /// The script or jar.
+    pub application: String,
+    pub arguments: Vec<String>,
+}
+
+/// spark-submit's options that take no value.
+const SPARK_SUBMIT_FLAGS: [&str; 4] = ["--verbose", "-v", "--supervise", "--version"];
+/// Options decided by where a step runs, not by the step.
+const PLACEMENT_OPTIONS: [&str; 2] = ["--deploy-mode", "--master"];
+
+impl Step {
+    /// This step as a spark-submit command line; an error for any other kind
+    /// of step, which only an EMR cluster runs.
+    pub fn spark_submit(&self, runs_on: &str) -> Result<SparkSubmitCommand, EmrError> {
+        let given = &self.hadoop_jar_step.args;
+        let not_spark = || EmrError::Template {
+            file: "steps.yaml".into(),
+            message: format!("step {:?} is not a `command-runner.jar spark-submit …` step, the only kind {runs_on} runs", self.name),
+        };
+        if self.hadoop_jar_step.jar != "command-runner.jar" || given.first().map(String::as_str) != Some("spark-submit") {
+            return Err(not_spark());
+        }
+        let mut options = Vec::new();
+        let mut rest = given[1..].iter();
+        while let Some(arg) = rest.next() {
+            if !arg.starts_with('-') {
+                return Ok(SparkSubmitCommand { options, application: arg.clone(), arguments: rest.cloned().collect() });
+            }
+            if SPARK_SUBMIT_FLAGS.contains(&arg.as_str()) {
+                options.push(arg.clone());
+                continue;
+            }
+            let value = rest.next().ok_or_else(not_spark)?;
+            if !PLACEMENT_OPTIONS.contains(&arg.as_str()) {
+                options.extend([arg.clone(), value.clone()]);
+            }
+        }
+        Err(not_spark())
+    }
 }

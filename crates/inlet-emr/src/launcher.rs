@@ -1,5 +1,6 @@
-//! The launcher: starts one cluster per run, follows its steps, relaunches a
-//! cluster that ended with errors from the step that failed, at most
+//! The launcher: starts one cluster (or one job run per step, on EMR
+//! Serverless) per run, follows its steps, relaunches a cluster that ended
+//! with errors (or a failed job run) from the step that failed, at most
 //! `max_retries` times, and stops a product's clusters on request.
 
 use std::sync::Arc;
@@ -9,13 +10,14 @@ use inlet_core::alerts::{Alert, Alerts};
 use serde::Serialize;
 
 use crate::claim::{Claim, Liveness, claim, modify};
-use crate::engine::{CORRELATION_TAG, ClusterEngine, PRODUCT_TAG, RUN_TAG};
+use crate::engine::{CORRELATION_TAG, ClusterInfo, Engine, Engines, PRODUCT_TAG, run_tags};
 use crate::error::EmrError;
 use crate::events::{ClusterStateChange, StepStatusChange};
-use crate::jobflow::{JobFlow, Tag};
-use crate::product::Templates;
+use crate::jobflow::{JobFlow, Step, Tag};
+use crate::product::{EngineKind, Templates};
 use crate::request::LaunchRequest;
 use crate::run::{Run, RunState, RunStatus};
+use crate::serverless::{JobRun, JobRunStateChange, ServerlessTarget};
 
 /// Looks template variables up; the function's environment in AWS.
 pub type VariableLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -41,12 +43,30 @@ pub struct Launcher {
     pub templates: Arc<Templates>,
     pub variables: VariableLookup,
     pub state: Arc<dyn RunState>,
-    pub engine: Arc<dyn ClusterEngine>,
+    pub engines: Engines,
     pub alerts: Arc<dyn Alerts>,
     pub leases: Leases,
 }
 
-/// What a start did.
+/// What a run of a product is started with.
+enum Plan {
+    /// One cluster runs the steps from the current one on.
+    Cluster(Box<JobFlow>),
+    /// One job run per step, the current one first.
+    JobRuns(ServerlessTarget, Vec<Step>),
+}
+
+impl Plan {
+    fn step_names(&self) -> Vec<String> {
+        let steps = match self {
+            Plan::Cluster(job) => &job.steps,
+            Plan::JobRuns(_, steps) => steps,
+        };
+        steps.iter().map(|s| s.name.clone()).collect()
+    }
+}
+
+/// What a start did. On EMR Serverless, `cluster_id` is the job run's id.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Started {
@@ -56,7 +76,7 @@ pub enum Started {
     Cancelled,
 }
 
-/// What an EMR event did.
+/// What an EMR event did. On EMR Serverless, `cluster_id` is a job run's id.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Followed {
@@ -68,6 +88,11 @@ pub enum Followed {
         current_step: usize,
         status: RunStatus,
     },
+    /// A job run succeeded and the next step's started.
+    NextStep {
+        job_run_id: String,
+        step: String,
+    },
     Relaunched {
         cluster_id: String,
         run_id: u32,
@@ -75,6 +100,10 @@ pub enum Followed {
     },
     GaveUp {
         run_id: u32,
+        reason: String,
+    },
+    /// Its job run was cancelled outside inlet; the run is CANCELLED.
+    Cancelled {
         reason: String,
     },
 }
@@ -89,47 +118,55 @@ pub struct Stopped {
 impl Launcher {
     /// Starts `request`'s run, unless it already runs or ran.
     pub async fn start(&self, request: LaunchRequest, now: i64) -> Result<Started, EmrError> {
-        let job = self.job_flow(&request)?;
-        let steps = job.steps.iter().map(|s| s.name.clone()).collect();
-        let fresh = Run::new(request, steps, "launcher", now, now + self.leases.launch_seconds);
+        let plan = self.plan(&request)?;
+        let fresh = Run::new(request, plan.step_names(), "launcher", now, now + self.leases.launch_seconds);
         match claim(self.state.as_ref(), fresh, now, self).await? {
-            Claim::Claimed(run) => self.launch(run, job, now).await,
+            Claim::Claimed(run) => self.launch(run, plan, now).await,
             Claim::Busy(run) => Ok(Started::AlreadyRunning { owner: run.owner }),
             Claim::Completed(_) => Ok(Started::AlreadyCompleted),
             Claim::Cancelled(_) => Ok(Started::Cancelled),
         }
     }
 
-    /// The product's request for `request`, with its changes.
-    fn job_flow(&self, request: &LaunchRequest) -> Result<JobFlow, EmrError> {
-        let variables = Arc::clone(&self.variables);
-        self.templates.job_flow(&request.product, &move |name| variables(name), &request.changes)
+    fn lookup(&self) -> impl Fn(&str) -> Option<String> + '_ {
+        |name| (self.variables)(name)
     }
 
-    /// Starts a cluster for `run`'s steps from its current one on, and records it.
-    async fn launch(&self, run: Run, mut job: JobFlow, now: i64) -> Result<Started, EmrError> {
-        job.steps.drain(..run.current_step.min(job.steps.len()));
-        let args = run.request.step_args();
-        for step in &mut job.steps {
-            step.hadoop_jar_step.args.extend(args.iter().cloned());
-        }
-        job.name = format!("{} {} run {}", job.name, run.correlation_id, run.run_id);
-        job.tags.extend([
-            Tag { key: CORRELATION_TAG.into(), value: run.correlation_id.clone() },
-            Tag { key: PRODUCT_TAG.into(), value: run.product.clone() },
-            Tag { key: RUN_TAG.into(), value: run.run_id.to_string() },
-        ]);
-        let cluster_id = match self.engine.launch(&job).await {
+    /// The product's request for `request`, with its changes.
+    fn plan(&self, request: &LaunchRequest) -> Result<Plan, EmrError> {
+        let (product, lookup) = (&request.product, &self.lookup());
+        Ok(match self.templates.launcher_settings(product)?.engine {
+            EngineKind::Emr => Plan::Cluster(Box::new(self.templates.job_flow(product, lookup, &request.changes)?)),
+            EngineKind::EmrServerless => {
+                Plan::JobRuns(self.templates.serverless_target(product, lookup)?, self.templates.steps(product, lookup, &request.changes)?)
+            }
+        })
+    }
+
+    fn engine(&self, product: &str) -> Result<Engine<'_>, EmrError> {
+        self.engines.for_product(&self.templates, product, &self.lookup())
+    }
+
+    /// Starts `run`'s steps from its current one on, and records what runs them.
+    async fn launch(&self, run: Run, plan: Plan, now: i64) -> Result<Started, EmrError> {
+        let started = match plan {
+            Plan::Cluster(job) => self.engines.clusters.launch(&cluster_request(&run, *job)).await,
+            Plan::JobRuns(target, steps) => match JobRun::for_current_step(&target, &steps, &run) {
+                Ok(job_run) => self.engines.job_runs.start(&job_run).await,
+                Err(error) => Err(error),
+            },
+        };
+        let cluster_id = match started {
             Ok(id) => id,
             Err(error) => {
                 // Give the run up at once, so the redelivered message resumes
                 // it without waiting out the launch lease.
-                let reason = format!("the cluster could not be started: {error}");
+                let reason = format!("step {} could not be started: {error}", run.current_step_name());
                 self.record(&run, now, move |r| r.end(RunStatus::Failed, reason.clone())).await?;
                 return Err(error);
             }
         };
-        tracing::info!(correlation_id = %run.correlation_id, product = %run.product, run_id = run.run_id, cluster_id, from_step = run.current_step_name(), "cluster started");
+        tracing::info!(correlation_id = %run.correlation_id, product = %run.product, run_id = run.run_id, cluster_id, from_step = run.current_step_name(), "started");
         let (owner, lease) = (cluster_id.clone(), now + self.leases.cluster_seconds);
         self.record(&run, now, move |r| {
             r.cluster_id = Some(owner.clone());
@@ -158,10 +195,9 @@ impl Launcher {
             .ok_or_else(|| EmrError::Conflict { correlation_id: run.correlation_id.clone(), product: run.product.clone() })
     }
 
-    /// The run a cluster was started for, from its tags.
-    async fn run_of(&self, cluster_id: &str) -> Result<Option<Run>, EmrError> {
-        let cluster = self.engine.describe(cluster_id).await?;
-        let Some((correlation_id, product)) = cluster.run_key() else { return Ok(None) };
+    /// The run a cluster or job run was started for, from its tags.
+    async fn run_of(&self, described: &ClusterInfo) -> Result<Option<Run>, EmrError> {
+        let Some((correlation_id, product)) = described.run_key() else { return Ok(None) };
         self.state.get(correlation_id, product).await
     }
 
@@ -170,7 +206,8 @@ impl Launcher {
     /// late event never moves a run back.
     pub async fn step_changed(&self, event: &StepStatusChange, now: i64) -> Result<Followed, EmrError> {
         let ignored = |why: &str| Ok(Followed::Ignored { why: why.into() });
-        let Some(run) = self.run_of(&event.cluster_id).await? else { return ignored("the cluster belongs to no run") };
+        let cluster = self.engines.clusters.describe(&event.cluster_id).await?;
+        let Some(run) = self.run_of(&cluster).await? else { return ignored("the cluster belongs to no run") };
         let cluster_seconds = self.leases.cluster_seconds;
         let outcome =
             modify(self.state.as_ref(), &run.correlation_id, &run.product, &|stored| apply_step_event(stored, event, now, cluster_seconds))
@@ -191,19 +228,89 @@ impl Launcher {
         if event.state != "TERMINATED_WITH_ERRORS" {
             return ignored(format!("{} needs no action", event.state));
         }
-        let Some(run) = self.run_of(&event.cluster_id).await? else { return ignored("the cluster belongs to no run".into()) };
+        let cluster = self.engines.clusters.describe(&event.cluster_id).await?;
+        let Some(run) = self.run_of(&cluster).await? else { return ignored("the cluster belongs to no run".into()) };
         if run.cluster_id.as_deref() != Some(event.cluster_id.as_str()) || run.status != RunStatus::InProgress {
             return ignored(format!("run {} is {} on {:?}, not on this cluster", run.correlation_id, run.status, run.cluster_id));
         }
-        let settings = self.templates.launcher_settings(&run.product)?;
         let reason = format!("cluster {} ended with errors at step {}: {}", event.cluster_id, run.current_step_name(), event.reason());
+        self.relaunch(run, reason, now).await
+    }
+
+    /// A job run ended. Success starts the next step's job run, or completes
+    /// the run; failure relaunches the step as a cluster's errors would.
+    pub async fn job_run_changed(&self, event: &JobRunStateChange, now: i64) -> Result<Followed, EmrError> {
+        let ignored = |why: String| Ok(Followed::Ignored { why });
+        if !matches!(event.state.as_str(), "SUCCESS" | "FAILED" | "CANCELLED") {
+            return ignored(format!("{} needs no action", event.state));
+        }
+        let job_run = self.engines.job_runs.describe(&event.application_id, &event.job_run_id).await?;
+        let Some(run) = self.run_of(&job_run).await? else { return ignored("the job run belongs to no run".into()) };
+        if run.cluster_id.as_deref() != Some(event.job_run_id.as_str()) || run.status != RunStatus::InProgress {
+            return ignored(format!("run {} is {} on {:?}, not on this job run", run.correlation_id, run.status, run.cluster_id));
+        }
+        let why = event.state_details.clone().unwrap_or_default();
+        match event.state.as_str() {
+            "SUCCESS" => self.next_step(run, now).await,
+            "FAILED" => {
+                let reason = format!("job run {} of step {} failed: {why}", event.job_run_id, run.current_step_name());
+                self.relaunch(run, reason, now).await
+            }
+            _ => {
+                let reason = format!("job run {} of step {} was cancelled: {why}", event.job_run_id, run.current_step_name());
+                Ok(match self.end_on(&run, RunStatus::Cancelled, reason.clone(), now).await? {
+                    Some(_) => Followed::Cancelled { reason },
+                    None => Followed::Ignored { why: "another launcher recorded it first".into() },
+                })
+            }
+        }
+    }
+
+    /// The current step's job run succeeded: the run completes, or the next
+    /// step starts under the launcher's lease.
+    async fn next_step(&self, run: Run, now: i64) -> Result<Followed, EmrError> {
+        let (job_run, launch_lease) = (run.cluster_id.clone(), now + self.leases.launch_seconds);
+        let advanced = modify(self.state.as_ref(), &run.correlation_id, &run.product, &|stored| {
+            if stored.cluster_id != job_run || stored.status != RunStatus::InProgress {
+                return false;
+            }
+            stored.current_step += 1;
+            if stored.current_step >= stored.steps.len() {
+                stored.status = RunStatus::Completed;
+                stored.reason = None;
+                stored.lease_until = 0;
+            } else {
+                stored.cluster_id = None;
+                stored.owner = "launcher".into();
+                stored.lease_until = launch_lease;
+            }
+            *stored = stored.clone().touched(now);
+            true
+        })
+        .await?;
+        let Some((run, true)) = advanced else { return Ok(Followed::Ignored { why: "another launcher moved the run on first".into() }) };
+        if run.status == RunStatus::Completed {
+            return Ok(Followed::StepRecorded { current_step: run.current_step, status: run.status });
+        }
+        let plan = self.plan(&run.request)?;
+        match self.launch(run, plan, now).await? {
+            Started::Launched { cluster_id, from_step, .. } => Ok(Followed::NextStep { job_run_id: cluster_id, step: from_step }),
+            other => Ok(Followed::Ignored { why: format!("{other:?}") }),
+        }
+    }
+
+    /// Relaunches `run` from its current step with the next Run_Id, or marks
+    /// it FAILED once Run_Id reached `max_retries + 1`.
+    async fn relaunch(&self, run: Run, reason: String, now: i64) -> Result<Followed, EmrError> {
+        let ignored = |why: String| Ok(Followed::Ignored { why });
+        let settings = self.templates.launcher_settings(&run.product)?;
         if run.run_id > settings.max_retries {
             return self.give_up(run, reason, settings.max_retries, now).await;
         }
-        let cluster = event.cluster_id.clone();
+        let ended = run.cluster_id.clone();
         let launch_lease = now + self.leases.launch_seconds;
         let taken = modify(self.state.as_ref(), &run.correlation_id, &run.product, &|stored| {
-            if stored.cluster_id.as_deref() != Some(cluster.as_str()) || stored.status != RunStatus::InProgress {
+            if stored.cluster_id != ended || stored.status != RunStatus::InProgress {
                 return false;
             }
             stored.run_id += 1;
@@ -216,26 +323,33 @@ impl Launcher {
         })
         .await?;
         let Some((run, true)) = taken else { return ignored("another launcher relaunched it first".into()) };
-        let job = self.job_flow(&run.request)?;
-        match self.launch(run, job, now).await? {
+        let plan = self.plan(&run.request)?;
+        match self.launch(run, plan, now).await? {
             Started::Launched { cluster_id, run_id, from_step } => Ok(Followed::Relaunched { cluster_id, run_id, from_step }),
             other => ignored(format!("{other:?}")),
         }
     }
 
-    async fn give_up(&self, run: Run, reason: String, max_retries: u32, now: i64) -> Result<Followed, EmrError> {
-        let reason = format!("{reason}; gave up after {} runs (max_retries {max_retries})", run.run_id);
-        let cluster = run.cluster_id.clone();
+    /// Ends `run`, still on the cluster or job run it was read on, as `status`.
+    async fn end_on(&self, run: &Run, status: RunStatus, reason: String, now: i64) -> Result<Option<Run>, EmrError> {
+        let on = run.cluster_id.clone();
         let recorded = modify(self.state.as_ref(), &run.correlation_id, &run.product, &|stored| {
-            if stored.cluster_id != cluster || stored.status != RunStatus::InProgress {
+            if stored.cluster_id != on || stored.status != RunStatus::InProgress {
                 return false;
             }
-            stored.end(RunStatus::Failed, reason.clone());
+            stored.end(status, reason.clone());
             *stored = stored.clone().touched(now);
             true
         })
         .await?;
-        let Some((run, true)) = recorded else { return Ok(Followed::Ignored { why: "another launcher recorded it first".into() }) };
+        Ok(recorded.and_then(|(run, changed)| changed.then_some(run)))
+    }
+
+    async fn give_up(&self, run: Run, reason: String, max_retries: u32, now: i64) -> Result<Followed, EmrError> {
+        let reason = format!("{reason}; gave up after {} runs (max_retries {max_retries})", run.run_id);
+        let Some(run) = self.end_on(&run, RunStatus::Failed, reason.clone(), now).await? else {
+            return Ok(Followed::Ignored { why: "another launcher recorded it first".into() });
+        };
         tracing::error!(correlation_id = %run.correlation_id, product = %run.product, run_id = run.run_id, %reason, "run failed for good");
         let subject = format!("inlet: backfill {} of {} failed after {} runs", run.correlation_id, run.product, run.run_id);
         if let Err(e) = self.alerts.publish(&Alert::new(subject, &run)).await {
@@ -245,12 +359,14 @@ impl Launcher {
     }
 }
 
-/// Terminates every live cluster of `product` and cancels its runs in progress.
-pub async fn stop(engine: &dyn ClusterEngine, state: &dyn RunState, product: &str, now: i64) -> Result<Stopped, EmrError> {
-    let clusters = engine.live_clusters(&Tag { key: PRODUCT_TAG.into(), value: product.into() }).await?;
-    let ids: Vec<String> = clusters.iter().map(|c| c.id.clone()).collect();
+/// Terminates every live cluster (or cancels every live job run) of
+/// `product`, on the engine its `launcher.yaml` picks, and cancels its runs
+/// in progress.
+pub async fn stop(engine: &Engine<'_>, state: &dyn RunState, product: &str, now: i64) -> Result<Stopped, EmrError> {
+    let live = engine.live(&Tag { key: PRODUCT_TAG.into(), value: product.into() }).await?;
+    let ids: Vec<String> = live.iter().map(|c| c.id.clone()).collect();
     if !ids.is_empty() {
-        engine.terminate(&ids).await?;
+        engine.stop(&ids).await?;
     }
     let runs_cancelled = cancel_runs(state, product, "stopped by `inlet emr stop`", now).await?;
     Ok(Stopped { clusters: ids, runs_cancelled })
@@ -310,12 +426,26 @@ fn apply_step_event(run: &mut Run, event: &StepStatusChange, now: i64, cluster_s
 #[async_trait]
 impl Liveness for Launcher {
     async fn live_owner(&self, run: &Run) -> Result<Option<String>, EmrError> {
+        let engine = self.engine(&run.product)?;
         if let Some(id) = &run.cluster_id
-            && self.engine.describe(id).await?.alive()
+            && engine.describe(id).await?.alive()
         {
             return Ok(Some(id.clone()));
         }
-        let tagged = self.engine.live_clusters(&Tag { key: CORRELATION_TAG.into(), value: run.correlation_id.clone() }).await?;
+        let tagged = engine.live(&Tag { key: CORRELATION_TAG.into(), value: run.correlation_id.clone() }).await?;
         Ok(tagged.into_iter().find(|c| c.run_key() == Some((run.correlation_id.as_str(), run.product.as_str()))).map(|c| c.id))
     }
+}
+
+/// `job` for `run`: its steps from the current one on, each with the run's
+/// arguments, named and tagged with the run.
+fn cluster_request(run: &Run, mut job: JobFlow) -> JobFlow {
+    job.steps.drain(..run.current_step.min(job.steps.len()));
+    let args = run.request.step_args();
+    for step in &mut job.steps {
+        step.hadoop_jar_step.args.extend(args.iter().cloned());
+    }
+    job.name = format!("{} {} run {}", job.name, run.correlation_id, run.run_id);
+    job.tags.extend(run_tags(run));
+    job
 }

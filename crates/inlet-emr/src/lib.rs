@@ -25,6 +25,7 @@ pub mod merge;
 pub mod product;
 pub mod request;
 pub mod run;
+pub mod serverless;
 pub mod template;
 
 pub use error::EmrError;

@@ -26,9 +26,9 @@ pub trait StepRunner: Send + Sync {
 const LOCAL_SETTINGS: [&str; 3] = ["spark.driver.bindAddress=127.0.0.1", "spark.driver.host=127.0.0.1", "spark.ui.enabled=false"];
 
 /// `spark-submit` on a local master. A step is an EMR `command-runner.jar`
-/// step whose arguments start with `spark-submit`; the cluster-only
-/// `--deploy-mode` is dropped, and `extra_args` (where the buckets are) are
-/// appended.
+/// step whose arguments start with `spark-submit`; the cluster's
+/// `--deploy-mode` gives way to a local master, and `extra_args` (where the
+/// buckets are) are appended.
 #[derive(Debug, Clone)]
 pub struct SparkSubmit {
     pub program: PathBuf,
@@ -39,29 +39,15 @@ pub struct SparkSubmit {
 impl SparkSubmit {
     /// The command line for `step`.
     pub fn command_line(&self, step: &Step, args: &[String]) -> Result<Vec<String>, EmrError> {
-        let given = &step.hadoop_jar_step.args;
-        if step.hadoop_jar_step.jar != "command-runner.jar" || given.first().map(String::as_str) != Some("spark-submit") {
-            return Err(EmrError::Template {
-                file: "steps.yaml".into(),
-                message: format!(
-                    "step {:?} is not a `command-runner.jar spark-submit …` step, the only kind a local Spark runs",
-                    step.name
-                ),
-            });
-        }
+        let command = step.spark_submit("a local Spark")?;
         let mut line = vec!["--master".to_string(), self.master.clone()];
         // One machine's run listens on loopback only, and serves no web UI.
         for setting in LOCAL_SETTINGS {
             line.extend(["--conf".to_string(), setting.to_string()]);
         }
-        let mut rest = given[1..].iter();
-        while let Some(arg) = rest.next() {
-            if arg == "--deploy-mode" {
-                rest.next();
-            } else {
-                line.push(arg.clone());
-            }
-        }
+        line.extend(command.options);
+        line.push(command.application);
+        line.extend(command.arguments);
         line.extend(args.iter().cloned());
         line.extend(self.extra_args.iter().cloned());
         Ok(line)

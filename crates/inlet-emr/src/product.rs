@@ -1,7 +1,8 @@
 //! A product's templates: `config/emr/<product>/`, with `cluster.yaml` (the
 //! request's top-level fields), `configurations.yaml` (a list),
 //! `instances.yaml` (an object), `steps.yaml` (a list) and `launcher.yaml`
-//! (how the launcher treats the product). Every file is read through
+//! (how the launcher treats the product), and `serverless.yaml` for a
+//! product that runs on EMR Serverless. Every file is read through
 //! [`substitute`] first.
 
 use std::collections::BTreeMap;
@@ -13,6 +14,7 @@ use serde_json::Value;
 use crate::error::EmrError;
 use crate::jobflow::{JobFlow, Step};
 use crate::merge::{add_step_args, deep_merge, extend};
+use crate::serverless::ServerlessTarget;
 use crate::template::substitute;
 
 /// The files of one product, and the request field each fills.
@@ -23,6 +25,7 @@ const FILES: [(&str, Option<&str>); 4] = [
     ("steps.yaml", Some("Steps")),
 ];
 const LAUNCHER_FILE: &str = "launcher.yaml";
+const SERVERLESS_FILE: &str = "serverless.yaml";
 
 /// The products built into the launcher.
 const EMBEDDED: &[(&str, &str, &str)] = &[
@@ -31,6 +34,7 @@ const EMBEDDED: &[(&str, &str, &str)] = &[
     ("cyi_exports", "instances.yaml", include_str!("../../../config/emr/cyi_exports/instances.yaml")),
     ("cyi_exports", "steps.yaml", include_str!("../../../config/emr/cyi_exports/steps.yaml")),
     ("cyi_exports", "launcher.yaml", include_str!("../../../config/emr/cyi_exports/launcher.yaml")),
+    ("cyi_exports", "serverless.yaml", include_str!("../../../config/emr/cyi_exports/serverless.yaml")),
 ];
 
 /// How the launcher treats a product.
@@ -44,6 +48,19 @@ pub struct LauncherSettings {
     /// The object that completes a day: `<product>/<YYYY-MM-DD>/<marker>`.
     #[serde(default = "default_marker")]
     pub marker: String,
+    /// What the product's runs run on.
+    #[serde(default)]
+    pub engine: EngineKind,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EngineKind {
+    /// A cluster per run, with every step; the default.
+    #[default]
+    Emr,
+    /// A job run per step on the application `serverless.yaml` names.
+    EmrServerless,
 }
 
 fn default_max_retries() -> u32 {
@@ -56,7 +73,7 @@ fn default_marker() -> String {
 
 impl Default for LauncherSettings {
     fn default() -> Self {
-        Self { max_retries: default_max_retries(), marker: default_marker() }
+        Self { max_retries: default_max_retries(), marker: default_marker(), engine: EngineKind::default() }
     }
 }
 
@@ -104,7 +121,7 @@ impl Templates {
             }
             let product = folder.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
             let files = templates.products.entry(product).or_default();
-            for name in FILES.iter().map(|(name, _)| *name).chain([LAUNCHER_FILE]) {
+            for name in FILES.iter().map(|(name, _)| *name).chain([LAUNCHER_FILE, SERVERLESS_FILE]) {
                 let path = folder.join(name);
                 if path.is_file() {
                     files.insert(name.into(), std::fs::read_to_string(&path).map_err(|e| unreadable(&path, e))?);
@@ -138,6 +155,29 @@ impl Templates {
         let Some(value) = self.parse(product, LAUNCHER_FILE, &|_| None)? else { return Ok(LauncherSettings::default()) };
         serde_json::from_value(value)
             .map_err(|e| EmrError::Template { file: format!("config/emr/{product}/{LAUNCHER_FILE}"), message: e.to_string() })
+    }
+
+    /// Where `product`'s job runs run, for a product on EMR Serverless.
+    pub fn serverless_target(&self, product: &str, lookup: Lookup) -> Result<ServerlessTarget, EmrError> {
+        let file = format!("config/emr/{product}/{SERVERLESS_FILE}");
+        let Some(value) = self.parse(product, SERVERLESS_FILE, lookup)? else {
+            return Err(EmrError::Template {
+                file,
+                message: "the product's engine is emr-serverless, so it needs this file: application_id and execution_role".into(),
+            });
+        };
+        // An empty variable leaves YAML a null, not an empty string.
+        let blank = |field: &str| value.get(field).is_none_or(|v| v.is_null() || v.as_str() == Some(""));
+        if blank("application_id") || blank("execution_role") {
+            return Err(EmrError::Template {
+                file,
+                message:
+                    "application_id and execution_role may not be empty; in the app stack, set its EmrServerlessApplicationId parameter"
+                        .into(),
+            });
+        }
+        let target: ServerlessTarget = serde_json::from_value(value).map_err(|e| EmrError::Template { file, message: e.to_string() })?;
+        Ok(target)
     }
 
     /// The whole `RunJobFlow` request of `product`, with `changes` applied.
@@ -259,6 +299,27 @@ mod tests {
     fn an_unset_variable_names_the_file() {
         let error = Templates::embedded().job_flow("cyi_exports", &|_| None, &Changes::default()).unwrap_err().to_string();
         assert!(error.contains("config/emr/cyi_exports/cluster.yaml") && error.contains("EMR_LOG_URI"), "{error}");
+    }
+
+    #[test]
+    fn a_product_may_run_on_emr_serverless() {
+        let mut templates = Templates::embedded();
+        let files = templates.products.get_mut("cyi_exports").unwrap();
+        assert_eq!(templates_engine(files), EngineKind::Emr, "classic EMR is the default");
+        files.insert(LAUNCHER_FILE.into(), "engine: emr-serverless\n".into());
+        assert_eq!(templates_engine(files), EngineKind::EmrServerless);
+        let target = templates.serverless_target("cyi_exports", &aws_env).unwrap();
+        assert_eq!((target.application_id.as_str(), target.timeout_minutes), ("<EMR_SERVERLESS_APPLICATION_ID>", Some(180)));
+        let unset = templates.serverless_target("cyi_exports", &|_| Some(String::new())).unwrap_err().to_string();
+        assert!(unset.contains("EmrServerlessApplicationId"), "{unset}");
+        let files = templates.products.get_mut("cyi_exports").unwrap();
+        files.insert(LAUNCHER_FILE.into(), "engine: emr-serverles\n".into());
+        assert!(templates.launcher_settings("cyi_exports").unwrap_err().to_string().contains("emr-serverless"), "the choices are named");
+    }
+
+    fn templates_engine(files: &BTreeMap<String, String>) -> EngineKind {
+        let templates = Templates { products: [("p".to_string(), files.clone())].into() };
+        templates.launcher_settings("p").unwrap().engine
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The EMR launcher function: one handler for its three triggers. SQS
 //! batches (a day's marker, or a queued direct payload) start runs, with
-//! partial batch failures for what may pass on a retry; EMR's state-change
-//! events from EventBridge move runs on or relaunch them; a direct payload
+//! partial batch failures for what may pass on a retry; EMR's and EMR
+//! Serverless's state-change events from EventBridge move runs on or
+//! relaunch them; a direct payload
 //! starts a historical range.
 
 use std::sync::Arc;
@@ -30,6 +31,7 @@ pub async fn launch(function: &LauncherFunction, payload: &Value, now: i64) -> R
         Ok(LauncherEvent::Queue(messages)) => return Ok(queue_batch(function, &messages, now).await),
         Ok(LauncherEvent::ClusterState(change)) => launcher.cluster_changed(&change, now).await.map(|f| json!(f)),
         Ok(LauncherEvent::StepStatus(change)) => launcher.step_changed(&change, now).await.map(|f| json!(f)),
+        Ok(LauncherEvent::JobRunState(change)) => launcher.job_run_changed(&change, now).await.map(|f| json!(f)),
         Ok(LauncherEvent::Direct(payload)) => match payload.into_request(&function.input_bucket) {
             Ok(request) => launcher.start(request, now).await.map(|s| json!(s)),
             Err(error) => Err(error),

@@ -9,8 +9,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use inlet_aws::{
-    AwsSettings, BucketHousekeeping, DynamoRunState, DynamoSourceState, EmrClusters, GlueCatalog, S3ObjectStore, SnsAlerts, SqsQueue,
+    AwsSettings, BucketHousekeeping, DynamoRunState, DynamoSourceState, EmrClusters, EmrServerlessJobRuns, GlueCatalog, S3ObjectStore,
+    SnsAlerts, SqsQueue,
 };
+use inlet_emr::engine::Engines;
 use inlet_emr::launcher::{Launcher, Leases};
 use inlet_emr::product::Templates;
 
@@ -212,7 +214,10 @@ pub async fn emr_launcher() -> Result<LauncherFunction, ConfigError> {
         templates: Arc::new(Templates::embedded()),
         variables: Arc::new(|name: &str| std::env::var(name).ok()),
         state: Arc::new(DynamoRunState::new(settings.dynamodb_client(&sdk), table)),
-        engine: Arc::new(EmrClusters::new(settings.emr_client(&sdk))),
+        engines: Engines {
+            clusters: Arc::new(EmrClusters::new(settings.emr_client(&sdk))),
+            job_runs: Arc::new(EmrServerlessJobRuns::new(settings.emr_serverless_client(&sdk))),
+        },
         alerts: Arc::new(SnsAlerts::new(settings.sns_client(&sdk), topic)),
         leases: Leases::default(),
     };

@@ -62,10 +62,15 @@ fn every_function_starts_with_the_variables_its_template_gives_it_and_no_fewer()
         load(function, variables).unwrap_or_else(|e| panic!("{} does not start with its template's environment: {e}", function.name));
         for removed in variables {
             let fewer: Vec<String> = variables.iter().filter(|v| *v != removed).cloned().collect();
+            let optional = function.optional_env.contains(&removed.as_str());
             match load(function, &fewer) {
-                Err(ConfigError::Missing { name, .. }) => assert_eq!(name, removed, "{}", function.name),
-                other => panic!("{} started without {removed}: {other:?}", function.name),
+                Ok(()) if optional => {}
+                Err(ConfigError::Missing { name, .. }) if !optional => assert_eq!(name, removed, "{}", function.name),
+                other => panic!("{} without {removed} (optional: {optional}): {other:?}", function.name),
             }
+        }
+        for name in function.optional_env {
+            assert!(variables.iter().any(|v| v == name), "the template gives {} its optional {name}", function.name);
         }
     }
 }

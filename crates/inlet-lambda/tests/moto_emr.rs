@@ -8,7 +8,8 @@ mod support;
 use std::sync::Arc;
 
 use aws_sdk_emr::types::ClusterState;
-use inlet_emr::launcher::{Launcher, Leases};
+use inlet_emr::engine::Engines;
+use inlet_emr::launcher::{Launcher, Leases, VariableLookup};
 use inlet_emr::product::Templates;
 use inlet_emr::run::{RunState, RunStatus};
 use inlet_lambda::emr::{LauncherFunction, launch};
@@ -30,6 +31,10 @@ struct Harness {
 /// input bucket notifying the launcher's queue of markers only.
 async fn harness() -> Harness {
     let moto = Moto::start().await;
+    harness_on(moto, Templates::embedded(), Arc::new(|name: &str| Some(format!("test-{}", name.to_lowercase())))).await
+}
+
+async fn harness_on(moto: Moto, templates: Templates, variables: VariableLookup) -> Harness {
     moto.table("runs", "Correlation_Id", "DataProduct").await;
     let topic = moto.sns().create_topic().name("alerts").send().await.unwrap().topic_arn.unwrap();
     let (alerts, _) = queue_with_dlq(&moto.sqs(), "alerts-inbox", 3).await;
@@ -46,10 +51,13 @@ async fn harness() -> Harness {
 
     let state = inlet_aws::DynamoRunState::new(moto.dynamodb(), "runs");
     let launcher = Launcher {
-        templates: Arc::new(Templates::embedded()),
-        variables: Arc::new(|name: &str| Some(format!("test-{}", name.to_lowercase()))),
+        templates: Arc::new(templates),
+        variables,
         state: Arc::new(state.clone()),
-        engine: Arc::new(inlet_aws::EmrClusters::new(moto.emr())),
+        engines: Engines {
+            clusters: Arc::new(inlet_aws::EmrClusters::new(moto.emr())),
+            job_runs: Arc::new(inlet_aws::EmrServerlessJobRuns::new(moto.emr_serverless())),
+        },
         alerts: Arc::new(inlet_aws::SnsAlerts::new(moto.sns(), topic)),
         leases: Leases::default(),
     };
@@ -242,11 +250,147 @@ async fn stop_terminates_the_products_clusters_and_cancels_their_runs() {
     assert_eq!(h.live_clusters().await.len(), 3);
 
     let launcher = &h.function.launcher;
-    let stopped = inlet_emr::launcher::stop(launcher.engine.as_ref(), launcher.state.as_ref(), PRODUCT, NOW).await.unwrap();
+    let engine = launcher.engines.for_product(&launcher.templates, PRODUCT, &|_| None).unwrap();
+    let stopped = inlet_emr::launcher::stop(&engine, launcher.state.as_ref(), PRODUCT, NOW).await.unwrap();
     assert_eq!((stopped.clusters.len(), stopped.runs_cancelled.len()), (3, 3));
     assert_eq!(h.live_clusters().await, Vec::<String>::new(), "no cluster of the product is left running");
     let runs = h.state.list().await.unwrap();
     assert!(runs.iter().all(|r| r.status == RunStatus::Cancelled), "{runs:?}");
     let range = h.run("backfill-jan").await;
     assert_eq!(range.request.start_date.map(|d| d.to_string()).as_deref(), Some("2024-01-01"));
+}
+
+/// The sample product switched to EMR Serverless as a user would switch it:
+/// a copy of its folder whose launcher.yaml says `engine: emr-serverless`.
+fn serverless_templates() -> Templates {
+    let dir = tempfile::tempdir().unwrap();
+    let product = dir.path().join(PRODUCT);
+    std::fs::create_dir(&product).unwrap();
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/emr").join(PRODUCT);
+    for entry in std::fs::read_dir(&shipped).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, product.join(path.file_name().unwrap())).unwrap();
+    }
+    let launcher = std::fs::read_to_string(product.join("launcher.yaml")).unwrap();
+    assert!(launcher.contains("\nengine: emr\n"), "{launcher}");
+    std::fs::write(product.join("launcher.yaml"), launcher.replace("\nengine: emr\n", "\nengine: emr-serverless\n")).unwrap();
+    Templates::load_dir(dir.path()).unwrap()
+}
+
+/// A launcher for the serverless product, with an application on moto.
+async fn serverless_harness() -> (Harness, String) {
+    let moto = Moto::start().await;
+    let application = moto.emr_serverless().create_application().name("inlet").release_label("emr-7.5.0").r#type("SPARK").send().await;
+    let application_id = application.unwrap().application_id;
+    let app = application_id.clone();
+    let variables: VariableLookup = Arc::new(move |name: &str| match name {
+        "EMR_SERVERLESS_APPLICATION_ID" => Some(app.clone()),
+        "EMR_SERVERLESS_EXECUTION_ROLE" => Some("arn:aws:iam::123456789012:role/inlet-job-runs".into()),
+        other => Some(format!("test-{}", other.to_lowercase())),
+    });
+    (harness_on(moto, serverless_templates(), variables).await, application_id)
+}
+
+fn job_run_event(application: &str, job_run: &str, state: &str) -> Value {
+    json!({ "detail-type": "EMR Serverless Job Run State Change", "source": "aws.emr-serverless",
+            "detail": { "applicationId": application, "jobRunId": job_run, "state": state, "previousState": "RUNNING",
+                        "stateDetails": format!("job run {state}") } })
+}
+
+impl Harness {
+    /// Every job run of `application`, in the order they were started: (id, step tag, the job run).
+    async fn job_runs(&self, application: &str) -> Vec<(String, String, aws_sdk_emrserverless::types::JobRun)> {
+        let client = self.moto.emr_serverless();
+        let listed = client.list_job_runs().application_id(application).send().await.unwrap();
+        let mut runs = Vec::new();
+        for summary in listed.job_runs() {
+            let job_run = client.get_job_run().application_id(application).job_run_id(summary.id()).send().await.unwrap().job_run.unwrap();
+            let step = job_run.tags().and_then(|t| t.get("Step").cloned()).unwrap_or_default();
+            runs.push((summary.id().to_owned(), step, job_run));
+        }
+        // moto lists them in the order they were started, and stamps them
+        // all with the same midnight, so that order is kept.
+        runs
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_emr_serverless_each_step_is_one_job_run_started_once() {
+    let (h, app) = serverless_harness().await;
+    let payload = json!({ "product": PRODUCT, "start_date": "2024-02-01", "end_date": "2024-02-05", "correlation_id": "feb" });
+    let started = h.handle(payload.clone()).await;
+    assert_eq!((started["outcome"].as_str(), started["from_step"].as_str()), (Some("launched"), Some("load-days")), "{started}");
+
+    let runs = h.job_runs(&app).await;
+    assert_eq!(runs.len(), 1, "one job run: the first step");
+    let (first, step, job_run) = &runs[0];
+    assert_eq!(step, "load-days");
+    let tags = job_run.tags().unwrap();
+    assert_eq!((tags["Correlation_Id"].as_str(), tags["DataProduct"].as_str(), tags["Run_Id"].as_str()), ("feb", PRODUCT, "1"));
+    assert_eq!(job_run.execution_role(), "arn:aws:iam::123456789012:role/inlet-job-runs");
+    let Some(aws_sdk_emrserverless::types::JobDriver::SparkSubmit(submit)) = job_run.job_driver() else { panic!("{job_run:?}") };
+    assert_eq!(submit.entry_point(), "test-emr_scripts/cyi_exports/emr/load_days.py");
+    let parameters = submit.spark_submit_parameters().unwrap();
+    assert!(parameters.contains("--py-files test-emr_scripts/cyi_exports/emr/common.py"), "{parameters}");
+    assert!(!parameters.contains("--deploy-mode"), "EMR Serverless decides where the driver runs: {parameters}");
+    let arguments = submit.entry_point_arguments();
+    assert_eq!(&arguments[arguments.len() - 2..], ["--start_date", "2024-02-01"], "{arguments:?}");
+    assert!(arguments.windows(2).any(|w| w == ["--correlation_id", "feb"]), "{arguments:?}");
+
+    // moto ignores client tokens, so this is the run-state table's doing.
+    h.handle(payload.clone()).await;
+    let (a, b) = tokio::join!(h.handle(payload.clone()), h.handle(payload.clone()));
+    assert_eq!((a["outcome"].as_str(), b["outcome"].as_str()), (Some("already_running"), Some("already_running")), "{a} {b}");
+    assert_eq!(h.job_runs(&app).await.len(), 1, "still one job run");
+    assert_eq!(h.handle(job_run_event(&app, first, "RUNNING")).await["outcome"], "ignored");
+
+    // Success starts the next step; the same event again starts nothing.
+    let next = h.handle(job_run_event(&app, first, "SUCCESS")).await;
+    assert_eq!((next["outcome"].as_str(), next["step"].as_str()), (Some("next_step"), Some("publish-days")), "{next}");
+    assert_eq!(h.handle(job_run_event(&app, first, "SUCCESS")).await["outcome"], "ignored");
+    let runs = h.job_runs(&app).await;
+    assert_eq!(runs.iter().map(|(_, step, _)| step.as_str()).collect::<Vec<_>>(), ["load-days", "publish-days"]);
+    let second = runs[1].0.clone();
+    let run = h.run("feb").await;
+    assert_eq!((run.current_step, run.cluster_id.as_deref()), (1, Some(second.as_str())));
+
+    let done = h.handle(job_run_event(&app, &second, "SUCCESS")).await;
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    assert_eq!(h.handle(payload).await["outcome"], "already_completed");
+    assert_eq!(h.job_runs(&app).await.len(), 2, "two steps, two job runs");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_emr_serverless_a_failed_job_run_resumes_from_its_step_until_the_retries_run_out() {
+    let (h, app) = serverless_harness().await;
+    let payload = json!({ "product": PRODUCT, "start_date": "2024-03-01", "end_date": "2024-03-02", "correlation_id": "mar" });
+    h.handle(payload).await;
+    let first = h.run("mar").await.cluster_id.unwrap();
+    h.handle(job_run_event(&app, &first, "SUCCESS")).await;
+    let second = h.run("mar").await.cluster_id.unwrap();
+
+    let relaunched = h.handle(job_run_event(&app, &second, "FAILED")).await;
+    assert_eq!(relaunched["outcome"], "relaunched", "{relaunched}");
+    assert_eq!((relaunched["run_id"].as_u64(), relaunched["from_step"].as_str()), (Some(2), Some("publish-days")));
+    let runs = h.job_runs(&app).await;
+    assert_eq!(runs.iter().map(|(_, step, _)| step.as_str()).collect::<Vec<_>>(), ["load-days", "publish-days", "publish-days"]);
+    assert_eq!(runs[2].2.tags().unwrap()["Run_Id"], "2", "resumed from the failed step, not from the first");
+    assert_eq!(h.handle(job_run_event(&app, &second, "FAILED")).await["outcome"], "ignored", "an old job run's event");
+
+    let third = h.handle(job_run_event(&app, &runs[2].0, "FAILED")).await;
+    assert_eq!(third["run_id"].as_u64(), Some(3), "{third}");
+    let gave_up = h.handle(job_run_event(&app, third["cluster_id"].as_str().unwrap(), "FAILED")).await;
+    assert_eq!(gave_up["outcome"], "gave_up", "{gave_up}");
+    let run = h.run("mar").await;
+    assert_eq!((run.status, run.current_step), (RunStatus::Failed, 1));
+    assert!(run.reason.as_deref().unwrap().contains("job run FAILED"), "the engine's reason is kept: {:?}", run.reason);
+    assert_eq!(receive(&h.moto.sqs(), &h.alerts).await.len(), 1, "one notification");
+    assert_eq!(h.job_runs(&app).await.len(), 4, "one first step, then the second step three times");
+
+    let launcher = &h.function.launcher;
+    let engine = launcher.engines.for_product(&launcher.templates, PRODUCT, &|name| (launcher.variables)(name)).unwrap();
+    assert!(matches!(engine, inlet_emr::engine::Engine::JobRuns(..)));
+    // moto's job runs end at once, so stop finds none to cancel.
+    let stopped = inlet_emr::launcher::stop(&engine, launcher.state.as_ref(), PRODUCT, NOW).await.unwrap();
+    assert_eq!((stopped.clusters.len(), stopped.runs_cancelled.len()), (0, 0));
 }

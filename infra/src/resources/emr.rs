@@ -1,6 +1,6 @@
 //! What EMR clusters run as: the service role EMR acts with, and the role of
-//! the cluster's instances with its instance profile. A launcher may pass
-//! these two roles and no other.
+//! the cluster's instances with its instance profile; and the role EMR
+//! Serverless job runs act as. A launcher may pass these roles and no other.
 
 use serde_json::json;
 
@@ -14,6 +14,8 @@ pub struct EmrRoles {
     /// The instances' role: grant it what the steps read and write.
     pub instances: Role,
     profile: ResourceRef,
+    /// EMR Serverless job runs' role: grant it what the steps read and write.
+    pub job_runs: Role,
 }
 
 /// AWS's policy for EMR's service role. It acts only on subnets and security
@@ -41,7 +43,13 @@ impl EmrRoles {
             "AWS::IAM::InstanceProfile",
             json!({ "Roles": [instances.resource().reference()] }),
         );
-        Self { service, instances, profile }
+        let job_runs = Role::new(
+            stack,
+            &format!("{id}ServerlessJobRunRole"),
+            "emr-serverless.amazonaws.com",
+            "The job runs of products on EMR Serverless: the steps run as this role.",
+        );
+        Self { service, instances, profile, job_runs }
     }
 
     pub fn service_role_name(&self) -> Expr {
@@ -52,8 +60,14 @@ impl EmrRoles {
         self.profile.reference()
     }
 
-    /// Start clusters with these roles and tag them, see and stop them.
-    /// `iam:PassRole` names exactly the two roles.
+    /// The roles steps run as, on a cluster or on EMR Serverless.
+    pub fn step_roles(&self) -> [&Role; 2] {
+        [&self.instances, &self.job_runs]
+    }
+
+    /// Start clusters with these roles and tag them, see and stop them; the
+    /// same for job runs on the account's EMR Serverless applications.
+    /// `iam:PassRole` names exactly these roles.
     pub fn grant_launch(&self, grantee: &impl Grantee) {
         let role = grantee.role();
         role.allow(
@@ -73,6 +87,24 @@ impl EmrRoles {
             &["iam:PassRole"],
             [self.service.arn(), self.instances.arn()],
             json!({ "StringEquals": { "iam:PassedToService": ["elasticmapreduce.amazonaws.com", "ec2.amazonaws.com"] } }),
+        );
+        role.allow(
+            &[
+                "emr-serverless:StartJobRun",
+                "emr-serverless:GetJobRun",
+                "emr-serverless:ListJobRuns",
+                "emr-serverless:CancelJobRun",
+                "emr-serverless:TagResource",
+            ],
+            [
+                Expr::sub("arn:${AWS::Partition}:emr-serverless:${AWS::Region}:${AWS::AccountId}:/applications/*"),
+                Expr::sub("arn:${AWS::Partition}:emr-serverless:${AWS::Region}:${AWS::AccountId}:/applications/*/jobruns/*"),
+            ],
+        );
+        role.allow_if(
+            &["iam:PassRole"],
+            [self.job_runs.arn()],
+            json!({ "StringEquals": { "iam:PassedToService": "emr-serverless.amazonaws.com" } }),
         );
     }
 }

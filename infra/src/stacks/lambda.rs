@@ -5,6 +5,7 @@
 use inlet_contract::{env, functions, prefixes};
 use inlet_emr::events::{CLUSTER_STATE_CHANGE, STEP_STATUS_CHANGE};
 use inlet_emr::product::Templates;
+use inlet_emr::serverless::JOB_RUN_STATE_CHANGE;
 use inlet_sources::SourceSet;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -242,12 +243,20 @@ struct Storage<'a> {
 
 /// The EMR launcher: a day's marker (`<product>/<YYYY-MM-DD>/<marker>` in the
 /// input bucket, outside `in/`) reaches it through a queue; EMR's state
-/// changes through EventBridge. Its runs are rows of the run-state table;
-/// clusters run as the EMR roles, which are all it may pass.
+/// changes (and EMR Serverless's) through EventBridge. Its runs are rows of
+/// the run-state table; clusters and job runs run as the EMR roles, which are
+/// all it may pass.
 fn emr_backfills(stack: &Stack, storage: Storage, alerts: &Topic, code: &dyn Fn(&str) -> Code) -> Table {
     let Storage { input, output, results, database } = storage;
     let run_state = Table::new(stack, "RunStateTable", "Correlation_Id", "DataProduct", "TimeToExist");
     let roles = EmrRoles::new(stack, "Emr");
+    let serverless_application = stack.parameter(
+        "EmrServerlessApplicationId",
+        Parameter::string(
+            "The EMR Serverless application of products whose launcher.yaml says engine: emr-serverless; empty if none does.",
+        )
+        .default_value(""),
+    );
     let logs = "emr-logs/";
     results.expire("expire-emr-logs", logs, 30);
     let launcher = Function::new(
@@ -266,6 +275,8 @@ fn emr_backfills(stack: &Stack, storage: Storage, alerts: &Topic, code: &dyn Fn(
         .env(env::EMR_SERVICE_ROLE, roles.service_role_name())
         .env(env::EMR_INSTANCE_PROFILE, roles.instance_profile_name())
         .env(env::EMR_LOG_URI, Expr::sub(format!("s3://${{NamePrefix}}-athena-${{AWS::AccountId}}-${{AWS::Region}}/{logs}")))
+        .env(env::EMR_SERVERLESS_APPLICATION_ID, serverless_application)
+        .env(env::EMR_SERVERLESS_EXECUTION_ROLE, roles.job_runs.arn())
         .timeout(120)
         .memory(256),
     );
@@ -278,27 +289,32 @@ fn emr_backfills(stack: &Stack, storage: Storage, alerts: &Topic, code: &dyn Fn(
         let marker = templates.launcher_settings(product).expect("config/emr is checked by inlet-emr's tests").marker;
         input.notify(&markers, &format!("{product}/"), &format!("/{marker}"));
         // The steps read the product's exports.
-        input.grant_read(&roles.instances, &format!("{product}/*"));
-        input.grant_list(&roles.instances, &format!("{product}/"));
+        for role in roles.step_roles() {
+            input.grant_read(role, &format!("{product}/*"));
+            input.grant_list(role, &format!("{product}/"));
+        }
     }
-    for (id, kind, detail) in [
-        ("EmrClusterStateRule", CLUSTER_STATE_CHANGE, json!({ "state": ["TERMINATED_WITH_ERRORS"] })),
-        ("EmrStepStatusRule", STEP_STATUS_CHANGE, json!({ "state": ["RUNNING", "COMPLETED", "FAILED"] })),
+    for (id, source, kind, detail) in [
+        ("EmrClusterStateRule", "aws.emr", CLUSTER_STATE_CHANGE, json!({ "state": ["TERMINATED_WITH_ERRORS"] })),
+        ("EmrStepStatusRule", "aws.emr", STEP_STATUS_CHANGE, json!({ "state": ["RUNNING", "COMPLETED", "FAILED"] })),
+        ("EmrServerlessJobRunRule", "aws.emr-serverless", JOB_RUN_STATE_CHANGE, json!({ "state": ["SUCCESS", "FAILED", "CANCELLED"] })),
     ] {
-        let pattern = json!({ "source": ["aws.emr"], "detail-type": [kind], "detail": detail });
+        let pattern = json!({ "source": [source], "detail-type": [kind], "detail": detail });
         event_rule(stack, id, &format!("{kind} events to the EMR launcher."), pattern, &launcher);
     }
 
     // The steps: scripts from the code bucket, Parquet into the output
     // bucket (fresh prefixes, old ones deleted), partitions in Glue, logs.
-    roles.instances.allow(&["s3:GetObject"], [Expr::sub("arn:${AWS::Partition}:s3:::${CodeBucket}/${CodePrefix}pipelines/*")]);
-    output.grant_read(&roles.instances, "*");
-    output.grant_write(&roles.instances, "*");
-    output.grant_delete(&roles.instances, "*");
-    output.grant_list(&roles.instances, "");
-    results.grant_write(&roles.instances, &format!("{logs}*"));
-    database.grant_register(&roles.instances);
-    database.grant_update_partitions(&roles.instances);
+    for role in roles.step_roles() {
+        role.allow(&["s3:GetObject"], [Expr::sub("arn:${AWS::Partition}:s3:::${CodeBucket}/${CodePrefix}pipelines/*")]);
+        output.grant_read(role, "*");
+        output.grant_write(role, "*");
+        output.grant_delete(role, "*");
+        output.grant_list(role, "");
+        results.grant_write(role, &format!("{logs}*"));
+        database.grant_register(role);
+        database.grant_update_partitions(role);
+    }
     run_state
 }
 

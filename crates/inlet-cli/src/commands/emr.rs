@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use chrono::NaiveDate;
-use inlet_aws::{DynamoRunState, EmrClusters, SqsQueue};
+use inlet_aws::{DynamoRunState, EmrClusters, EmrServerlessJobRuns, SqsQueue};
 use inlet_core::queue::MessageQueue;
+use inlet_emr::engine::Engines;
 use inlet_emr::launcher::{Stopped, cancel_runs, stop};
 use inlet_emr::local::{BackfillOutcome, LocalBackfill, SparkSubmit};
 use inlet_emr::product::Templates;
@@ -267,23 +268,35 @@ fn print_runs(runs: &[Run]) {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum EmrCommand {
-    /// Terminate every cluster of a product and mark its runs in progress
-    /// CANCELLED. Locally there are no clusters: a running backfill stops at
-    /// its next step.
+    /// Terminate every cluster of a product (or cancel its job runs, for a
+    /// product on EMR Serverless) and mark its runs in progress CANCELLED.
+    /// Locally there are no clusters: a running backfill stops at its next
+    /// step.
     Stop {
         #[arg(long)]
         product: String,
+        /// The product templates, which say the product's engine. Defaults
+        /// as for `inlet backfill`.
+        #[arg(long, env = "INLET_EMR_CONFIG")]
+        emr_config: Option<PathBuf>,
         #[command(flatten)]
         store: RunStateOptions,
     },
 }
 
 pub async fn emr(state: &State, command: EmrCommand) -> anyhow::Result<ExitCode> {
-    let EmrCommand::Stop { product, store } = command;
+    let EmrCommand::Stop { product, emr_config, store } = command;
     let runs = store.open(state)?;
     let now = chrono::Utc::now().timestamp();
     let stopped = match &state.aws {
-        Some((settings, sdk)) => stop(&EmrClusters::new(settings.emr_client(sdk)), runs.as_ref(), &product, now).await?,
+        Some((settings, sdk)) => {
+            let engines = Engines {
+                clusters: Arc::new(EmrClusters::new(settings.emr_client(sdk))),
+                job_runs: Arc::new(EmrServerlessJobRuns::new(settings.emr_serverless_client(sdk))),
+            };
+            let templates = templates(emr_config.as_deref())?;
+            stop(&engines.for_product(&templates, &product, &|name| std::env::var(name).ok())?, runs.as_ref(), &product, now).await?
+        }
         None => Stopped {
             clusters: Vec::new(),
             runs_cancelled: cancel_runs(runs.as_ref(), &product, "stopped by `inlet emr stop`", now).await?,

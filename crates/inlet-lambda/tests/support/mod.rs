@@ -95,6 +95,10 @@ impl Moto {
         aws_sdk_emr::Client::new(&self.config)
     }
 
+    pub fn emr_serverless(&self) -> aws_sdk_emrserverless::Client {
+        aws_sdk_emrserverless::Client::new(&self.config)
+    }
+
     /// A table keyed by the string attributes `hash` and `range`.
     pub async fn table(&self, name: &str, hash: &str, range: &str) {
         use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
