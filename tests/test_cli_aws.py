@@ -1,6 +1,7 @@
 """The CLI against an S3-API endpoint (moto's server): the same flow on S3 and
 Glue, and SQL through Athena's API."""
 import json
+import sys
 import urllib.request
 
 import pytest
@@ -119,3 +120,27 @@ def test_backfill_runs_and_stop_on_the_stacks_table_queue_and_emr(inlet, moto):
     assert "Item" not in dynamodb.get_item(TableName="runs", Key={"Correlation_Id": {"S": "m-1"}, "DataProduct": {"S": "cyi_exports"}})
     missing = aws_run(inlet, moto, "runs", "list", check=False)
     assert missing.returncode == 2 and "--run-state-table" in missing.stderr
+
+
+def test_a_profile_whose_keys_come_from_a_credential_process_signs_the_calls(inlet, moto, tmp_path, monkeypatch):
+    """Credentials as people have them: `--profile` names a profile of the
+    shared config file whose keys a credential_process prints, as `aws sso`
+    helpers and vaults do. The process runs, and the calls it signs work."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    calls = tmp_path / "credential-process-calls"
+    helper = tmp_path / "credentials.py"
+    helper.write_text(
+        "import json, pathlib\n"
+        f"with pathlib.Path({str(calls)!r}).open('a') as log: log.write('called\\n')\n"
+        "print(json.dumps({'Version': 1, 'AccessKeyId': 'AKIAFROMPROCESS', 'SecretAccessKey': 'from-the-process'}))\n"
+    )
+    config = tmp_path / "aws-config"
+    config.write_text(f"[profile loader]\nregion = us-east-1\ncredential_process = {sys.executable} {helper}\n")
+    env = {"AWS_CONFIG_FILE": str(config), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials")}
+
+    listed = inlet.run("--endpoint", moto, "--profile", "loader", "ingest", REPO / "data" / "asx_eod_20201201.csv", env=env)
+    assert "0 failed" in listed.stdout, listed.stdout
+    assert calls.read_text().count("called") >= 1, "the profile's credential_process gave the keys"
+    tables = inlet.run("--endpoint", moto, "tables", env={**env, "AWS_PROFILE": "loader"}).stdout
+    assert "asx_eod" in tables, "AWS_PROFILE does the same"

@@ -59,6 +59,10 @@ pub struct AwsSettings {
     pub endpoint_url: Option<String>,
     /// Path-style S3 addressing (`endpoint/bucket/key`). Implied by an endpoint URL.
     pub force_path_style: bool,
+    /// A profile of the shared config files (`~/.aws/config`): static keys,
+    /// `credential_process`, SSO (`aws sso login`) or an assumed role.
+    /// `AWS_PROFILE` does the same.
+    pub profile: Option<String>,
 }
 
 impl AwsSettings {
@@ -67,7 +71,7 @@ impl AwsSettings {
     pub fn from_env() -> Self {
         let endpoint_url = std::env::var(env::AWS_ENDPOINT_URL).ok().filter(|v| !v.is_empty());
         let force_path_style = std::env::var(env::S3_FORCE_PATH_STYLE).map(|v| v == "1" || v.eq_ignore_ascii_case("true")).unwrap_or(false);
-        Self { endpoint_url, force_path_style }
+        Self { endpoint_url, force_path_style, profile: None }
     }
 
     /// The SDK configuration: region, credentials and retries from the
@@ -77,6 +81,9 @@ impl AwsSettings {
             aws_config::defaults(BehaviorVersion::latest()).retry_config(RetryConfig::standard().with_max_attempts(SDK_ATTEMPTS));
         if let Some(url) = &self.endpoint_url {
             loader = loader.endpoint_url(url);
+        }
+        if let Some(profile) = &self.profile {
+            loader = loader.profile_name(profile);
         }
         loader.load().await
     }

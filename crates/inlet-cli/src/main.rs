@@ -8,7 +8,7 @@ mod state;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 const ABOUT: &str = "Turn files into partitioned Parquet tables you can query with SQL.
 
@@ -22,6 +22,7 @@ catalog is a JSON file, and `inlet query` runs SQL locally. With --backend aws \
 const AFTER_HELP: &str = "Examples:
   inlet ingest data/                         # every file under data/
   inlet query \"SELECT location, count(*) FROM a2e_buoy_gps GROUP BY 1\"
+  inlet explain buoy.z05.00.20201201.000000.zip asx_eod_20201201.csv  # where files would go
   inlet tables                               # what is there
   inlet failed                               # what failed and why
   inlet redrive --all                        # try failed inputs again
@@ -74,6 +75,9 @@ enum Command {
     Repair(commands::repair::Args),
     /// List the pipelines and check their definitions.
     Pipelines(commands::pipelines::Args),
+    /// Say where files would go, from their names: the pipeline, table,
+    /// location and partition, or why they would end in failed/.
+    Explain(commands::explain::Args),
     /// Print the URLs a scheduled run of the harvester would fetch, with
     /// their placeholders filled in for the run's time (config/sources.yaml).
     Harvest(commands::harvest::Args),
@@ -92,6 +96,13 @@ enum Command {
     /// Operate a product's EMR clusters.
     #[command(subcommand)]
     Emr(commands::emr::EmrCommand),
+    /// Print a completion script for a shell, e.g.
+    /// `inlet completions bash > ~/.local/share/bash-completion/completions/inlet`
+    /// or `inlet completions zsh > "${fpath[1]}/_inlet"`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 fn init_logging(format: LogFormat, verbose: u8) {
@@ -124,10 +135,15 @@ async fn main() -> ExitCode {
 }
 
 async fn run(options: state::StateOptions, command: Command) -> anyhow::Result<ExitCode> {
-    // Neither checking pipeline definitions nor planning a harvest needs a backend.
+    // These need no backend.
     match command {
         Command::Pipelines(args) => return commands::pipelines::run(&options, args).await,
+        Command::Explain(args) => return commands::explain::run(&options, args).await,
         Command::Harvest(args) => return commands::harvest::run(args).await,
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "inlet", &mut std::io::stdout());
+            return Ok(ExitCode::SUCCESS);
+        }
         _ => {}
     }
     let state = options.open().await?;
@@ -142,6 +158,6 @@ async fn run(options: state::StateOptions, command: Command) -> anyhow::Result<E
         Command::Backfill(args) => commands::emr::backfill(&state, args).await,
         Command::Runs(command) => commands::emr::runs(&state, command).await,
         Command::Emr(command) => commands::emr::emr(&state, command).await,
-        Command::Pipelines(_) | Command::Harvest(_) => unreachable!("handled above"),
+        Command::Pipelines(_) | Command::Explain(_) | Command::Harvest(_) | Command::Completions { .. } => unreachable!("handled above"),
     }
 }

@@ -43,6 +43,13 @@ pub struct StateOptions {
     #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
     pub endpoint: Option<String>,
 
+    /// The AWS profile to sign in with, from ~/.aws/config: keys,
+    /// credential_process, SSO (after `aws sso login --profile NAME`) or an
+    /// assumed role. Without it, the standard chain (environment, default
+    /// profile, instance role).
+    #[arg(long, global = true, env = "AWS_PROFILE")]
+    pub profile: Option<String>,
+
     /// The bucket files are dropped into.
     #[arg(long, global = true, env = "INLET_INPUT_BUCKET", default_value = "input")]
     pub input_bucket: String,
@@ -96,7 +103,11 @@ impl StateOptions {
                 Ok(State { options: self, store: Arc::new(store), catalog: Arc::new(catalog), local: Some(local), aws: None })
             }
             BackendKind::Aws => {
-                let settings = AwsSettings { endpoint_url: self.endpoint.clone(), force_path_style: self.endpoint.is_some() };
+                let settings = AwsSettings {
+                    endpoint_url: self.endpoint.clone(),
+                    force_path_style: self.endpoint.is_some(),
+                    profile: self.profile.clone(),
+                };
                 let sdk = settings.sdk_config().await;
                 let store = S3ObjectStore::new(settings.s3_client(&sdk));
                 let catalog = GlueCatalog::new(settings.glue_client(&sdk));

@@ -2,6 +2,7 @@
 
 pub mod download;
 pub mod emr;
+pub mod explain;
 pub mod failed;
 pub mod harvest;
 pub mod ingest;
