@@ -144,3 +144,9 @@ def test_a_profile_whose_keys_come_from_a_credential_process_signs_the_calls(inl
     assert calls.read_text().count("called") >= 1, "the profile's credential_process gave the keys"
     tables = inlet.run("--endpoint", moto, "tables", env={**env, "AWS_PROFILE": "loader"}).stdout
     assert "asx_eod" in tables, "AWS_PROFILE does the same"
+
+
+def test_an_unknown_stack_is_named_with_what_to_check(inlet, moto):
+    refused = aws_run(inlet, moto, "--stack", "no-such-stack", "tables", check=False)
+    assert refused.returncode == 2, refused
+    assert '"no-such-stack"' in refused.stderr and "describe-stacks --stack-name no-such-stack" in refused.stderr, refused.stderr

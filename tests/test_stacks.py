@@ -16,7 +16,7 @@ import zipfile
 import pytest
 import yaml
 
-from aws_local import VENV_BIN, client, invoke, lambda_emulator, moto_server, sqs_event, take
+from aws_local import CREDENTIALS, VENV_BIN, client, invoke, lambda_emulator, moto_server, sqs_event, take
 from conftest import REPO
 from http_source import File, SourceServer
 
@@ -169,12 +169,12 @@ LOOPBACK_SOURCES = """sources:
 """
 
 
-def test_the_app_stack_on_moto_carries_a_file_through(moto, tmp_path):
+def test_the_app_stack_on_moto_carries_a_file_through(moto, tmp_path, inlet):
     with contextlib.ExitStack() as stack_exit:
-        carry_files_through_the_app_stack(moto, tmp_path, stack_exit)
+        carry_files_through_the_app_stack(moto, tmp_path, stack_exit, inlet)
 
 
-def carry_files_through_the_app_stack(moto, tmp_path, stack_exit):
+def carry_files_through_the_app_stack(moto, tmp_path, stack_exit, inlet):
     endpoint = moto["endpoint"]
     s3, sqs, glue, cfn = (client(s, endpoint) for s in ("s3", "sqs", "glue", "cloudformation"))
 
@@ -294,6 +294,16 @@ def carry_files_through_the_app_stack(moto, tmp_path, stack_exit):
         assert again["results"][0]["result"]["fetched"][0]["outcome"] == {"outcome": "not_modified"}, again
         assert not [o for o in s3.list_objects_v2(Bucket=input_bucket, Prefix="in/asx/").get("Contents", [])]
         assert not s3.list_objects_v2(Bucket=input_bucket, Prefix="staging/").get("Contents")
+
+        # The CLI finds the deployment by its stack's outputs. moto drops the
+        # outputs that refer to the Glue and Athena resources it skips, so the
+        # database is given; the synthesized template has those outputs.
+        by_stack = lambda *args: inlet.run("--endpoint", endpoint, "--stack", "inlet-test", "--database", database, *args, env=CREDENTIALS)
+        listed = by_stack("tables").stdout
+        wind = next(line.split() for line in listed.splitlines() if line.startswith("a2e_buoy_wind"))
+        assert wind[1:3] == ["1", "1"], listed  # its partition and its file, in the stack's output bucket
+        assert "no failed inputs" in by_stack("failed").stdout.lower()
+        assert {"GlueDatabaseName", "WorkGroupName", "RunStateTableName", "EmrLauncherQueueUrl"} <= set(template["Outputs"])
 
         # The cleaner stack: created beside the test stack, answered by clean-test-files.
         buckets = [input_bucket, output_bucket, outputs["AthenaResultsBucketName"]]

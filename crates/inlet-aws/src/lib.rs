@@ -28,6 +28,7 @@ mod run_state;
 mod s3;
 mod source_state;
 mod sqs;
+mod stack;
 
 pub use athena::{AthenaError, AthenaQuery, QueryResult};
 pub use buckets::{BucketError, BucketHousekeeping, Emptied};
@@ -38,6 +39,7 @@ pub use run_state::DynamoRunState;
 pub use s3::S3ObjectStore;
 pub use source_state::{DynamoSourceState, SnsAlerts};
 pub use sqs::SqsQueue;
+pub use stack::{StackLookupError, stack_outputs};
 
 pub use aws_config::SdkConfig;
 
@@ -119,5 +121,9 @@ impl AwsSettings {
 
     pub fn emr_serverless_client(&self, config: &SdkConfig) -> aws_sdk_emrserverless::Client {
         aws_sdk_emrserverless::Client::new(config)
+    }
+
+    pub fn cloudformation_client(&self, config: &SdkConfig) -> aws_sdk_cloudformation::Client {
+        aws_sdk_cloudformation::Client::new(config)
     }
 }

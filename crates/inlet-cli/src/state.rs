@@ -3,13 +3,16 @@
 //! `local` (the default): buckets are folders under the state directory and
 //! the catalog is `catalog.json` there. `aws`: S3 buckets and the Glue
 //! catalog, through the standard AWS environment, optionally at another
-//! S3-API endpoint (moto, MinIO). The commands see only the traits.
+//! S3-API endpoint (moto, MinIO), with the names of a deployment's parts
+//! read from its stack. The commands see only the traits.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
 use inlet_aws::{AwsSettings, GlueCatalog, S3ObjectStore};
+use inlet_contract::outputs;
 use inlet_core::catalog::{Catalog, LocalCatalog};
 use inlet_core::pipeline::PipelineSet;
 use inlet_core::storage::{LocalObjectStore, ObjectStore};
@@ -50,17 +53,46 @@ pub struct StateOptions {
     #[arg(long, global = true, env = "AWS_PROFILE")]
     pub profile: Option<String>,
 
-    /// The bucket files are dropped into.
-    #[arg(long, global = true, env = "INLET_INPUT_BUCKET", default_value = "input")]
+    /// The deployment's CloudFormation stack (implies --backend aws). The
+    /// buckets, database, workgroup, run-state table and launcher queue are
+    /// read from its outputs; a flag given explicitly still wins.
+    #[arg(long, global = true, env = "INLET_STACK")]
+    pub stack: Option<String>,
+
+    /// The bucket files are dropped into [default: the stack's, else input].
+    #[arg(long, global = true, env = "INLET_INPUT_BUCKET")]
+    pub input_bucket: Option<String>,
+
+    /// The bucket Parquet is written to [default: the stack's, else output].
+    #[arg(long, global = true, env = "INLET_OUTPUT_BUCKET")]
+    pub output_bucket: Option<String>,
+
+    /// The catalog database tables are registered in [default: the stack's,
+    /// else inlet].
+    #[arg(long, global = true, env = "INLET_DATABASE")]
+    pub database: Option<String>,
+}
+
+/// What a deployment's parts are called: each from its flag, else from the
+/// stack's output, else the local default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Names {
     pub input_bucket: String,
-
-    /// The bucket Parquet is written to.
-    #[arg(long, global = true, env = "INLET_OUTPUT_BUCKET", default_value = "output")]
     pub output_bucket: String,
-
-    /// The catalog database tables are registered in.
-    #[arg(long, global = true, env = "INLET_DATABASE", default_value = "inlet")]
     pub database: String,
+}
+
+impl Names {
+    fn resolve(options: &StateOptions, outputs: &BTreeMap<String, String>) -> Self {
+        let pick = |flag: &Option<String>, output: &str, default: &str| {
+            flag.clone().or_else(|| outputs.get(output).cloned()).unwrap_or_else(|| default.to_owned())
+        };
+        Self {
+            input_bucket: pick(&options.input_bucket, outputs::INPUT_BUCKET, "input"),
+            output_bucket: pick(&options.output_bucket, outputs::OUTPUT_BUCKET, "output"),
+            database: pick(&options.database, outputs::GLUE_DATABASE, "inlet"),
+        }
+    }
 }
 
 /// Where the pipelines in use came from.
@@ -81,6 +113,9 @@ impl std::fmt::Display for PipelineSource {
 /// The opened backends.
 pub struct State {
     pub options: StateOptions,
+    pub names: Names,
+    /// The --stack's outputs, by key; empty without --stack.
+    pub stack_outputs: BTreeMap<String, String>,
     pub store: Arc<dyn ObjectStore>,
     pub catalog: Arc<dyn Catalog>,
     /// Set for the local backend: DataFusion reads its folders.
@@ -91,7 +126,7 @@ pub struct State {
 
 impl StateOptions {
     pub fn kind(&self) -> BackendKind {
-        if self.endpoint.is_some() { BackendKind::Aws } else { self.backend }
+        if self.endpoint.is_some() || self.stack.is_some() { BackendKind::Aws } else { self.backend }
     }
 
     pub async fn open(self) -> anyhow::Result<State> {
@@ -100,7 +135,15 @@ impl StateOptions {
                 let store = LocalObjectStore::new(self.state_dir.join("buckets"));
                 let local = LocalObjectStore::new(self.state_dir.join("buckets"));
                 let catalog = LocalCatalog::new(self.state_dir.join("catalog.json"));
-                Ok(State { options: self, store: Arc::new(store), catalog: Arc::new(catalog), local: Some(local), aws: None })
+                Ok(State {
+                    names: Names::resolve(&self, &BTreeMap::new()),
+                    stack_outputs: BTreeMap::new(),
+                    options: self,
+                    store: Arc::new(store),
+                    catalog: Arc::new(catalog),
+                    local: Some(local),
+                    aws: None,
+                })
             }
             BackendKind::Aws => {
                 let settings = AwsSettings {
@@ -109,9 +152,21 @@ impl StateOptions {
                     profile: self.profile.clone(),
                 };
                 let sdk = settings.sdk_config().await;
+                let stack_outputs = match &self.stack {
+                    Some(stack) => inlet_aws::stack_outputs(&settings.cloudformation_client(&sdk), stack).await?,
+                    None => BTreeMap::new(),
+                };
                 let store = S3ObjectStore::new(settings.s3_client(&sdk));
                 let catalog = GlueCatalog::new(settings.glue_client(&sdk));
-                Ok(State { options: self, store: Arc::new(store), catalog: Arc::new(catalog), local: None, aws: Some((settings, sdk)) })
+                Ok(State {
+                    names: Names::resolve(&self, &stack_outputs),
+                    stack_outputs,
+                    options: self,
+                    store: Arc::new(store),
+                    catalog: Arc::new(catalog),
+                    local: None,
+                    aws: Some((settings, sdk)),
+                })
             }
         }
     }
@@ -135,10 +190,15 @@ impl StateOptions {
 }
 
 impl State {
+    /// The --stack's output `key`, for an option whose flag was not given.
+    pub fn stack_output(&self, key: &str) -> Option<String> {
+        self.stack_outputs.get(key).cloned()
+    }
+
     pub fn engine_config(&self) -> EngineConfig {
         EngineConfig {
-            input_bucket: self.options.input_bucket.clone(),
-            output_bucket: self.options.output_bucket.clone(),
+            input_bucket: self.names.input_bucket.clone(),
+            output_bucket: self.names.output_bucket.clone(),
             scratch_dir: Some(self.options.state_dir.join("scratch")),
             ..EngineConfig::default()
         }
@@ -157,7 +217,7 @@ impl State {
 
     /// Registers output files in the catalog, as the partitioner does.
     pub fn registrar(&self) -> Registrar {
-        Registrar::new(Arc::clone(&self.store), Arc::clone(&self.catalog), &self.options.output_bucket, &self.options.database)
+        Registrar::new(Arc::clone(&self.store), Arc::clone(&self.catalog), &self.names.output_bucket, &self.names.database)
     }
 
     /// Where to tell the user an object is.
@@ -171,4 +231,32 @@ impl State {
 
 fn has_pipelines(dir: &Path) -> bool {
     std::fs::read_dir(dir).map(|entries| entries.flatten().any(|e| e.path().join("pipeline.yaml").is_file())).unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        state: StateOptions,
+    }
+
+    #[test]
+    fn a_flag_beats_the_stack_which_beats_the_default() {
+        let options = Cli::parse_from(["inlet", "--stack", "inlet-prod", "--output-bucket", "mine"]).state;
+        let outputs: BTreeMap<String, String> =
+            [(outputs::INPUT_BUCKET, "inlet-prod-input"), (outputs::OUTPUT_BUCKET, "inlet-prod-output")]
+                .map(|(k, v)| (k.into(), v.into()))
+                .into();
+        let names = Names::resolve(&options, &outputs);
+        assert_eq!(
+            (names.input_bucket.as_str(), names.output_bucket.as_str(), names.database.as_str()),
+            ("inlet-prod-input", "mine", "inlet")
+        );
+        assert_eq!(options.kind(), BackendKind::Aws, "a stack is in AWS");
+    }
 }

@@ -2,7 +2,8 @@
 //!
 //! The contract between inlet's functions and the stacks that deploy them.
 //! Every fact both sides must agree on is written here once: the names of
-//! environment variables, the lifecycle prefixes of the input bucket, the
+//! environment variables, the app stack's outputs, the lifecycle prefixes of
+//! the input bucket, the
 //! suffixes that decide where a dropped file goes, and the functions with the
 //! variables each one reads.
 //!
@@ -11,6 +12,7 @@
 
 pub mod env;
 pub mod functions;
+pub mod outputs;
 pub mod prefixes;
 pub mod suffixes;
 

@@ -100,7 +100,8 @@ pub async fn failed_inputs(store: &dyn ObjectStore, bucket: &str) -> Result<Vec<
     let mut found = Vec::new();
     for meta in store.list(bucket, layout::FAILED).await? {
         let key = meta.location.key;
-        if key.ends_with(inlet_contract::prefixes::ERROR_DOCUMENT_SUFFIX) {
+        // The stack's create-folders leaves a `failed/` marker: a folder, not an input.
+        if key.ends_with(inlet_contract::prefixes::ERROR_DOCUMENT_SUFFIX) || key.ends_with('/') {
             continue;
         }
         let document = ObjectLocation::new(bucket, layout::error_document_key(&key));

@@ -2,7 +2,7 @@
 //! source-state tables, the alerts topic, the harvest schedules, the Glue
 //! database and the Athena workgroup.
 
-use inlet_contract::{env, functions, prefixes};
+use inlet_contract::{env, functions, outputs, prefixes};
 use inlet_emr::events::{CLUSTER_STATE_CHANGE, STEP_STATUS_CHANGE};
 use inlet_emr::product::Templates;
 use inlet_emr::serverless::JOB_RUN_STATE_CHANGE;
@@ -17,6 +17,7 @@ use crate::resources::emr::EmrRoles;
 use crate::resources::lambda::{Code, Function, FunctionProps, custom_resource};
 use crate::resources::notify::{Topic, event_rule, schedule};
 use crate::resources::s3::Bucket;
+use crate::resources::sqs::Queue;
 use crate::stack::{Parameter, Stack};
 
 pub fn stack() -> Stack {
@@ -131,7 +132,7 @@ pub fn stack() -> Stack {
 
     let alerts = Topic::new(&stack, "AlertsTopic", "inlet alerts");
     remote_sources(&stack, &input, &alerts, &code);
-    let run_state =
+    let (run_state, launcher_queue) =
         emr_backfills(&stack, Storage { input: &input, output: &output, results: &results, database: &database }, &alerts, &code);
     output.notify(&partitioner_queue, "", ".parquet");
 
@@ -170,20 +171,36 @@ pub fn stack() -> Stack {
         bucket.grant_empty(&cleaner);
     }
 
-    stack.output("InputBucketName", "Drop files under in/ here.", input.name(), None);
-    stack.output("OutputBucketName", "Parquet partitions.", output.name(), None);
-    stack.output("AthenaResultsBucketName", "Athena query results.", results.name(), None);
-    stack.output("GlueDatabaseName", "The Glue database.", database.name(), None);
-    stack.output("WorkGroupName", "The Athena workgroup.", workgroup.name(), None);
-    stack.output("RunStateTableName", "EMR runs by (Correlation_Id, DataProduct); `inlet runs list` reads it.", run_state.name(), None);
+    stack.output(outputs::INPUT_BUCKET, "Drop files under in/ here.", input.name(), None);
+    stack.output(outputs::OUTPUT_BUCKET, "Parquet partitions.", output.name(), None);
+    stack.output(outputs::ATHENA_RESULTS_BUCKET, "Athena query results.", results.name(), None);
+    stack.output(outputs::GLUE_DATABASE, "The Glue database.", database.name(), None);
+    stack.output(outputs::WORKGROUP, "The Athena workgroup.", workgroup.name(), None);
     stack.output(
-        "PipelineRunnerDeadLetterQueueUrl",
+        outputs::RUN_STATE_TABLE,
+        "EMR runs by (Correlation_Id, DataProduct); `inlet runs list` reads it.",
+        run_state.name(),
+        None,
+    );
+    stack.output(
+        outputs::RUNNER_DEAD_LETTER_QUEUE_URL,
         "Inputs that failed three times.",
         Expr::reference(runner_queue.dead_letters().id()),
         None,
     );
-    stack.output("AlertsTopicArn", "Sources that keep failing; subscribe to hear of them.", alerts.arn(), None);
-    stack.output("CleanTestFilesFunctionArn", "The clean-test-files function, for the cleaner stack.", cleaner.arn(), Some(&is_test));
+    stack.output(
+        outputs::EMR_LAUNCHER_QUEUE_URL,
+        "Direct backfill payloads; `inlet backfill --stack NAME` sends here.",
+        launcher_queue.url(),
+        None,
+    );
+    stack.output(outputs::ALERTS_TOPIC, "Sources that keep failing; subscribe to hear of them.", alerts.arn(), None);
+    stack.output(
+        outputs::CLEAN_TEST_FILES_FUNCTION,
+        "The clean-test-files function, for the cleaner stack.",
+        cleaner.arn(),
+        Some(&is_test),
+    );
     stack
 }
 
@@ -246,7 +263,7 @@ struct Storage<'a> {
 /// changes (and EMR Serverless's) through EventBridge. Its runs are rows of
 /// the run-state table; clusters and job runs run as the EMR roles, which are
 /// all it may pass.
-fn emr_backfills(stack: &Stack, storage: Storage, alerts: &Topic, code: &dyn Fn(&str) -> Code) -> Table {
+fn emr_backfills(stack: &Stack, storage: Storage, alerts: &Topic, code: &dyn Fn(&str) -> Code) -> (Table, Queue) {
     let Storage { input, output, results, database } = storage;
     let run_state = Table::new(stack, "RunStateTable", "Correlation_Id", "DataProduct", "TimeToExist");
     let roles = EmrRoles::new(stack, "Emr");
@@ -315,7 +332,7 @@ fn emr_backfills(stack: &Stack, storage: Storage, alerts: &Topic, code: &dyn Fn(
         database.grant_register(role);
         database.grant_update_partitions(role);
     }
-    run_state
+    (run_state, markers)
 }
 
 /// What a function needs to take an input through its lifecycle: read it in

@@ -111,7 +111,7 @@ fn downloader(state: &State, args: &Args) -> Downloader {
         store: Arc::clone(&state.store),
         state: Arc::new(LocalSourceState::new(folder.join("state.json"))),
         alerts: Arc::new(LocalAlerts { path: folder.join("alerts.jsonl") }),
-        input_bucket: state.options.input_bucket.clone(),
+        input_bucket: state.names.input_bucket.clone(),
         settings: DownloadSettings { attempts: args.attempts.max(1), ..DownloadSettings::default() },
     }
 }

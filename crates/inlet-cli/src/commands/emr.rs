@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use chrono::NaiveDate;
 use inlet_aws::{DynamoRunState, EmrClusters, EmrServerlessJobRuns, SqsQueue};
+use inlet_contract::outputs;
 use inlet_core::queue::MessageQueue;
 use inlet_emr::engine::Engines;
 use inlet_emr::launcher::{Stopped, cancel_runs, stop};
@@ -23,7 +24,8 @@ use crate::state::State;
 /// Where the runs are: the local file, or the stack's table.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunStateOptions {
-    /// The run-state table (the app stack's RunStateTableName output), for --backend aws.
+    /// The run-state table, for --backend aws [default: the stack's
+    /// RunStateTableName output].
     #[arg(long, env = "INLET_RUN_STATE_TABLE")]
     run_state_table: Option<String>,
 }
@@ -33,9 +35,9 @@ impl RunStateOptions {
         match &state.aws {
             None => Ok(Arc::new(LocalRunState::new(state.options.state_dir.join("runs.json")))),
             Some((settings, sdk)) => {
-                let Some(table) = &self.run_state_table else {
+                let Some(table) = self.run_state_table.clone().or_else(|| state.stack_output(outputs::RUN_STATE_TABLE)) else {
                     bail!(
-                        "--backend aws keeps runs in the stack's table: set --run-state-table or INLET_RUN_STATE_TABLE to its RunStateTableName output"
+                        "--backend aws keeps runs in the stack's table: name the stack with --stack, or set --run-state-table (INLET_RUN_STATE_TABLE) to its RunStateTableName output"
                     )
                 };
                 Ok(Arc::new(DynamoRunState::new(settings.dynamodb_client(sdk), table)))
@@ -68,8 +70,8 @@ pub struct BackfillArgs {
     #[arg(long, env = "INLET_EMR_CONFIG")]
     emr_config: Option<PathBuf>,
 
-    /// With --backend aws: the launcher's queue (the app stack's
-    /// EmrLauncherQueue), which receives the run as a direct payload.
+    /// With --backend aws: the launcher's queue, which receives the run as a
+    /// direct payload [default: the stack's EmrLauncherQueueUrl output].
     #[arg(long, env = "INLET_LAUNCHER_QUEUE_URL")]
     launcher_queue_url: Option<String>,
 
@@ -99,12 +101,12 @@ pub async fn backfill(state: &State, args: BackfillArgs) -> anyhow::Result<ExitC
         additional_step_args: Default::default(),
     };
     if let Some((settings, sdk)) = &state.aws {
-        let Some(url) = &args.launcher_queue_url else {
+        let Some(url) = args.launcher_queue_url.clone().or_else(|| state.stack_output(outputs::EMR_LAUNCHER_QUEUE_URL)) else {
             bail!(
-                "--backend aws sends the run to the launcher: set --launcher-queue-url or INLET_LAUNCHER_QUEUE_URL to the stack's EmrLauncherQueue URL"
+                "--backend aws sends the run to the launcher: name the stack with --stack, or set --launcher-queue-url (INLET_LAUNCHER_QUEUE_URL) to its EmrLauncherQueueUrl output"
             )
         };
-        SqsQueue::new(settings.sqs_client(sdk), url.clone()).send(serde_json::to_string(&payload)?).await?;
+        SqsQueue::new(settings.sqs_client(sdk), url).send(serde_json::to_string(&payload)?).await?;
         println!(
             "sent {} ({} to {}) to the launcher; `inlet runs list --backend aws` follows it",
             payload.correlation_id, args.from, args.to
@@ -138,7 +140,7 @@ async fn run_locally(state: &State, args: &BackfillArgs, payload: DirectPayload)
     std::fs::create_dir_all(&buckets)?;
     let storage_root = buckets.canonicalize()?.display().to_string();
     let scripts = scripts_dir(state)?.display().to_string();
-    let (output_bucket, database) = (state.options.output_bucket.clone(), state.options.database.clone());
+    let (output_bucket, database) = (state.names.output_bucket.clone(), state.names.database.clone());
     let variables = move |name: &str| match name {
         inlet_contract::env::EMR_SCRIPTS => Some(scripts.clone()),
         inlet_contract::env::OUTPUT_BUCKET => Some(output_bucket.clone()),
@@ -157,7 +159,7 @@ async fn run_locally(state: &State, args: &BackfillArgs, payload: DirectPayload)
         lease: Duration::from_secs(args.lease.max(3)),
         on_step: Some(Box::new(|index, count, name| println!("step {}/{count}: {name}", index + 1))),
     };
-    let request = payload.into_request(&state.options.input_bucket)?;
+    let request = payload.into_request(&state.names.input_bucket)?;
     let correlation_id = request.correlation_id.clone();
     println!("backfill {correlation_id}: {} from {} to {}", request.product, args.from, args.to);
     match backfill.run(request, &variables).await? {

@@ -15,7 +15,7 @@ pub struct Args {
 }
 
 pub async fn run(state: &State, args: Args) -> anyhow::Result<ExitCode> {
-    let failed = drive::failed_inputs(state.store.as_ref(), &state.options.input_bucket).await?;
+    let failed = drive::failed_inputs(state.store.as_ref(), &state.names.input_bucket).await?;
     if failed.is_empty() && !args.json {
         println!("no failed inputs");
     }

@@ -254,7 +254,7 @@ pub fn print_summary(state: &State, processed: &[Processed]) {
         "{} input{}: {loaded} loaded, {failed} failed; {rows} rows written, {rejected} rejected. Output: {}",
         processed.len(),
         plural(processed.len()),
-        state.describe(&state.options.output_bucket, "")
+        state.describe(&state.names.output_bucket, "")
     );
 }
 

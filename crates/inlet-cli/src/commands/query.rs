@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use inlet_aws::AthenaQuery;
+use inlet_contract::outputs;
 use inlet_query::{LocalQueryEngine, OutputFormat, format_batches};
 
 use crate::state::State;
@@ -25,11 +26,12 @@ pub struct Args {
     #[arg(long)]
     athena: bool,
 
-    /// The Athena workgroup.
-    #[arg(long, env = "INLET_ATHENA_WORKGROUP", default_value = "primary", requires = "athena")]
-    workgroup: String,
+    /// The Athena workgroup [default: the stack's, else primary].
+    #[arg(long, env = "INLET_ATHENA_WORKGROUP", requires = "athena")]
+    workgroup: Option<String>,
 
-    /// Where Athena writes results, s3://bucket/prefix/. Defaults to the workgroup's setting.
+    /// Where Athena writes results, s3://bucket/prefix/ [default: the
+    /// workgroup's setting].
     #[arg(long, env = "INLET_ATHENA_OUTPUT", requires = "athena")]
     athena_output: Option<String>,
 }
@@ -46,7 +48,7 @@ pub async fn run(state: &State, args: Args) -> anyhow::Result<ExitCode> {
         return run_athena(state, &args).await;
     }
     let local = state.local.as_ref().context("local SQL reads the local buckets; with --backend aws, add --athena")?;
-    let engine = LocalQueryEngine::open(state.catalog.as_ref(), &state.options.database, local).await?;
+    let engine = LocalQueryEngine::open(state.catalog.as_ref(), &state.names.database, local).await?;
     if engine.tables().is_empty() {
         anyhow::bail!(
             "the catalog in {} has no tables yet; load some data first, e.g. `inlet ingest data/`",
@@ -72,7 +74,8 @@ pub async fn run(state: &State, args: Args) -> anyhow::Result<ExitCode> {
 
 async fn run_athena(state: &State, args: &Args) -> anyhow::Result<ExitCode> {
     let (settings, sdk) = state.aws.as_ref().context("Athena needs the AWS backend: add --backend aws (or --endpoint URL)")?;
-    let athena = AthenaQuery::new(settings.athena_client(sdk), &state.options.database, &args.workgroup, args.athena_output.clone());
+    let workgroup = args.workgroup.clone().or_else(|| state.stack_output(outputs::WORKGROUP)).unwrap_or_else(|| "primary".into());
+    let athena = AthenaQuery::new(settings.athena_client(sdk), &state.names.database, &workgroup, args.athena_output.clone());
     let result = athena.run(&args.sql).await?;
     match args.format {
         Format::Json => {

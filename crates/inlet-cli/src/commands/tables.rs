@@ -25,7 +25,7 @@ async fn count_rows(engine: &LocalQueryEngine, table: &str) -> anyhow::Result<u6
 }
 
 pub async fn run(state: &State, args: Args) -> anyhow::Result<ExitCode> {
-    let database = &state.options.database;
+    let database = &state.names.database;
     let tables = state.catalog.list_tables(database).await?;
     if tables.is_empty() {
         println!("no tables yet; load some data with `inlet ingest PATH`");
@@ -43,7 +43,7 @@ pub async fn run(state: &State, args: Args) -> anyhow::Result<ExitCode> {
         let partitions = state.catalog.list_partitions(database, &table.name).await?;
         let files = state
             .store
-            .list(&state.options.output_bucket, &format!("{}/", table.name))
+            .list(&state.names.output_bucket, &format!("{}/", table.name))
             .await?
             .into_iter()
             .filter(|m| m.location.key.ends_with(".parquet"))
