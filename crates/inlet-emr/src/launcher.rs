@@ -422,7 +422,8 @@ fn apply_step_event(run: &mut Run, event: &StepStatusChange, now: i64, cluster_s
 
 /// A run whose lease ran out still belongs to its cluster while the cluster
 /// is up; and a launcher that died between starting a cluster and recording
-/// it left a cluster tagged with the run, which is adopted, not doubled.
+/// it left a cluster tagged with the run, which is adopted, not doubled. The
+/// same holds for a job run on EMR Serverless.
 #[async_trait]
 impl Liveness for Launcher {
     async fn live_owner(&self, run: &Run) -> Result<Option<String>, EmrError> {
