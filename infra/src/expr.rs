@@ -12,6 +12,15 @@ use serde_json::{Value, json};
 #[serde(transparent)]
 pub struct Expr(pub(crate) Value);
 
+/// `!condition` is `{"Fn::Not": [condition]}`, for conditions.
+impl std::ops::Not for Expr {
+    type Output = Expr;
+
+    fn not(self) -> Expr {
+        Self(json!({ "Fn::Not": [self.0] }))
+    }
+}
+
 impl Expr {
     /// `{"Ref": id}`: a parameter's value or a resource's primary identifier.
     pub fn reference(logical_id: &str) -> Self {

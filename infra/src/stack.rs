@@ -176,6 +176,16 @@ impl ResourceRef {
         self
     }
 
+    /// A property's value, as set so far.
+    pub fn property(&self, name: &str) -> Option<Value> {
+        self.stack.0.borrow().resources[&self.id].properties.get(name).cloned()
+    }
+
+    /// The condition the resource is created under, if any.
+    pub fn condition(&self) -> Option<String> {
+        self.stack.0.borrow().resources[&self.id].condition.clone()
+    }
+
     /// Creates the resource only where `condition` holds.
     pub fn only_if(&self, condition: &str) -> &Self {
         assert!(self.stack.0.borrow().conditions.contains_key(condition), "condition {condition} is not declared in the stack");
@@ -241,6 +251,13 @@ impl Stack {
         let previous = self.0.borrow_mut().resources.insert(id.to_owned(), def);
         assert!(previous.is_none(), "logical id {id} is used twice in stack {}", self.file_stem());
         ResourceRef { stack: self.clone(), id: id.to_owned() }
+    }
+
+    /// Every resource of a type (`AWS::SQS::Queue`), by logical id.
+    pub fn resources_of_type(&self, kind: &str) -> Vec<ResourceRef> {
+        let inner = self.0.borrow();
+        let ids = inner.resources.iter().filter(|(_, def)| def.kind == kind).map(|(id, _)| id.clone());
+        ids.map(|id| ResourceRef { stack: self.clone(), id }).collect()
     }
 
     pub fn has_resource(&self, id: &str) -> bool {

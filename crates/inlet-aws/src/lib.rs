@@ -38,7 +38,7 @@ pub use glue::GlueCatalog;
 pub use run_state::DynamoRunState;
 pub use s3::S3ObjectStore;
 pub use source_state::{DynamoSourceState, SnsAlerts};
-pub use sqs::SqsQueue;
+pub use sqs::{MovedBack, SqsQueue};
 pub use stack::{StackLookupError, stack_outputs};
 
 pub use aws_config::SdkConfig;

@@ -3,6 +3,7 @@
 //! This binary only parses arguments, sets up logging and opens the state
 //! directory; every command's work is in `commands/`, over inlet-core.
 
+mod cloud;
 mod commands;
 mod state;
 
@@ -23,8 +24,10 @@ const AFTER_HELP: &str = "Examples:
   inlet ingest data/                         # every file under data/
   inlet query \"SELECT location, count(*) FROM a2e_buoy_gps GROUP BY 1\"
   inlet explain buoy.z05.00.20201201.000000.zip asx_eod_20201201.csv  # where files would go
-  inlet tables                               # what is there
-  inlet failed                               # what failed and why
+  inlet query -f report.sql --format csv      # SQL from a file (or - for stdin)
+  inlet tables --partitions                  # what is there
+  inlet rejects a2e_buoy_wind --check fail_max  # rows a check rejected, with their lines
+  inlet failed --stage convert --since 1d    # what failed and why
   inlet redrive --all                        # try failed inputs again
   inlet repair                               # rebuild the catalog from the output files
   inlet harvest --dry-run --at 2021-01-15T00:00:00Z  # the URLs a scheduled run would fetch
@@ -66,6 +69,9 @@ enum Command {
     Query(commands::query::Args),
     /// List tables with their partitions, files and rows.
     Tables(commands::tables::Args),
+    /// Show the rows a table's checks rejected: the check, column, value and
+    /// source line of each.
+    Rejects(commands::rejects::Args),
     /// List failed inputs with the reason each failed.
     Failed(commands::failed::Args),
     /// Move failed inputs back to in/ and process them again.
@@ -151,6 +157,7 @@ async fn run(options: state::StateOptions, command: Command) -> anyhow::Result<E
         Command::Ingest(args) => commands::ingest::run(&state, args).await,
         Command::Query(args) => commands::query::run(&state, args).await,
         Command::Tables(args) => commands::tables::run(&state, args).await,
+        Command::Rejects(args) => commands::rejects::run(&state, args).await,
         Command::Failed(args) => commands::failed::run(&state, args).await,
         Command::Redrive(args) => commands::redrive::run(&state, args).await,
         Command::Repair(args) => commands::repair::run(&state, args).await,

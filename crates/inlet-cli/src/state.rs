@@ -11,12 +11,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use inlet_aws::{AwsSettings, GlueCatalog, S3ObjectStore};
 use inlet_contract::outputs;
 use inlet_core::catalog::{Catalog, LocalCatalog};
 use inlet_core::pipeline::PipelineSet;
 use inlet_core::storage::{LocalObjectStore, ObjectStore};
 use inlet_core::{Engine, EngineConfig, Registrar};
+
+use crate::cloud::{self, Cloud};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum BackendKind {
@@ -120,8 +121,8 @@ pub struct State {
     pub catalog: Arc<dyn Catalog>,
     /// Set for the local backend: DataFusion reads its folders.
     pub local: Option<LocalObjectStore>,
-    /// Set for the AWS backend: Athena needs it.
-    pub aws: Option<(AwsSettings, inlet_aws::SdkConfig)>,
+    /// Set for the AWS backend: Athena, DynamoDB, SQS and EMR need it.
+    pub cloud: Option<Cloud>,
 }
 
 impl StateOptions {
@@ -142,30 +143,19 @@ impl StateOptions {
                     store: Arc::new(store),
                     catalog: Arc::new(catalog),
                     local: Some(local),
-                    aws: None,
+                    cloud: None,
                 })
             }
             BackendKind::Aws => {
-                let settings = AwsSettings {
-                    endpoint_url: self.endpoint.clone(),
-                    force_path_style: self.endpoint.is_some(),
-                    profile: self.profile.clone(),
-                };
-                let sdk = settings.sdk_config().await;
-                let stack_outputs = match &self.stack {
-                    Some(stack) => inlet_aws::stack_outputs(&settings.cloudformation_client(&sdk), stack).await?,
-                    None => BTreeMap::new(),
-                };
-                let store = S3ObjectStore::new(settings.s3_client(&sdk));
-                let catalog = GlueCatalog::new(settings.glue_client(&sdk));
+                let connection = cloud::connect(&self).await?;
                 Ok(State {
-                    names: Names::resolve(&self, &stack_outputs),
-                    stack_outputs,
+                    names: Names::resolve(&self, &connection.stack_outputs),
+                    stack_outputs: connection.stack_outputs,
                     options: self,
-                    store: Arc::new(store),
-                    catalog: Arc::new(catalog),
+                    store: connection.store,
+                    catalog: connection.catalog,
                     local: None,
-                    aws: Some((settings, sdk)),
+                    cloud: Some(connection.cloud),
                 })
             }
         }

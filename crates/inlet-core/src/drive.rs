@@ -4,11 +4,12 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use tokio::task::JoinSet;
 
 use crate::error::Classify;
-use crate::ingest::{Engine, Failure, Outcome};
+use crate::ingest::{Engine, Failure, Outcome, Stage};
 use crate::layout;
 use crate::register::Registrar;
 use crate::storage::{ObjectLocation, ObjectStore, StoreError};
@@ -93,6 +94,26 @@ pub struct FailedInput {
     pub key: String,
     /// The error document; `None` when there is none or it cannot be parsed.
     pub failure: Option<Failure>,
+    /// When it was moved to `failed/`, as the store reports it.
+    pub failed_at: Option<SystemTime>,
+}
+
+/// Which failed inputs a command acts on; an unset field takes all.
+#[derive(Debug, Clone, Default)]
+pub struct FailedFilter {
+    pub stage: Option<Stage>,
+    pub pipeline: Option<String>,
+    pub since: Option<SystemTime>,
+}
+
+impl FailedFilter {
+    /// An input without an error document matches only a filter on time.
+    pub fn matches(&self, input: &FailedInput) -> bool {
+        let stage = self.stage.is_none_or(|stage| input.failure.as_ref().is_some_and(|f| f.stage == stage));
+        let pipeline = self.pipeline.as_ref().is_none_or(|name| input.failure.as_ref().is_some_and(|f| f.pipeline.as_ref() == Some(name)));
+        let since = self.since.is_none_or(|since| input.failed_at.is_some_and(|at| at >= since));
+        stage && pipeline && since
+    }
 }
 
 /// Every failed input in `bucket`, with its error document.
@@ -108,7 +129,7 @@ pub async fn failed_inputs(store: &dyn ObjectStore, bucket: &str) -> Result<Vec<
         // A document that does not parse is shown as missing: the input itself
         // is listed either way, and redrive does not need it.
         let failure = store.get_bytes(&document).await?.and_then(|bytes| serde_json::from_slice(&bytes).ok());
-        found.push(FailedInput { key, failure });
+        found.push(FailedInput { key, failure, failed_at: meta.last_modified });
     }
     Ok(found)
 }

@@ -57,6 +57,14 @@ pub fn output_key(
     key
 }
 
+/// The suffix of the table that holds a table's rejected rows.
+pub const REJECTS_TABLE_SUFFIX: &str = "_rejects";
+
+/// The table that holds `table`'s rejected rows.
+pub fn rejects_table(table: &str) -> String {
+    format!("{table}{REJECTS_TABLE_SUFFIX}")
+}
+
 /// What one source wrote.
 pub fn manifest_key(source_id: &str) -> String {
     format!("{MANIFESTS}{source_id}.json")

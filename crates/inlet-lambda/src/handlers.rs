@@ -95,6 +95,7 @@ fn check_bucket(engine: &Engine, object: &ObjectEvent) -> Result<(), String> {
 /// do (a transient failure, or one that could not be filed) asks for a retry.
 async fn process(engine: &Engine, object: &ObjectEvent) -> Result<Value, String> {
     let outcome = engine.process(&object.key).await;
+    crate::metrics::publish(&outcome);
     if outcome.needs_retry() {
         let reason = match &outcome {
             Outcome::Retry(deferral) => deferral.error.clone(),

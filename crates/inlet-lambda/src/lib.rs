@@ -16,6 +16,8 @@
 //!   queue) and the downloader (each message → new files in `in/`);
 //! - [`emr`]: the EMR launcher: markers and payloads start backfills on
 //!   Spark, EMR's events move them on or relaunch them;
+//! - [`metrics`]: each input's counts, as embedded-metric log lines the
+//!   app stack's alarms watch;
 //! - [`custom_resource`]: the CloudFormation custom-resource protocol, and the
 //!   `create-folders` and `clean-test-files` resources.
 
@@ -24,6 +26,7 @@ pub mod emr;
 pub mod env;
 pub mod events;
 mod handlers;
+pub mod metrics;
 pub mod sources;
 
 pub use handlers::{Retry, partitioner, pipeline_runner, unzip};

@@ -9,8 +9,11 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::RecordBatch;
+pub use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{AsArray, RecordBatchOptions};
+use datafusion::arrow::datatypes::Int64Type;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::error::ArrowError;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -76,6 +79,20 @@ impl LocalQueryEngine {
     }
 
     /// The physical plan, to see which partitions a query would read.
+    /// The rows of `table`, from the Parquet footers where DataFusion can.
+    pub async fn count_rows(&self, table: &str) -> Result<u64, QueryError> {
+        let batches = self.sql(&format!("SELECT count(*) FROM \"{}\"", table.replace('"', "\"\""))).await?;
+        let mut rows = 0;
+        for batch in &batches {
+            let counts = batch
+                .column(0)
+                .as_primitive_opt::<Int64Type>()
+                .ok_or_else(|| ArrowError::CastError(format!("count(*) of {table} gave {} values", batch.column(0).data_type())))?;
+            rows += counts.values().iter().map(|n| u64::try_from(*n).unwrap_or(0)).sum::<u64>();
+        }
+        Ok(rows)
+    }
+
     pub async fn explain(&self, sql: &str) -> Result<String, QueryError> {
         let batches = self.sql(&format!("EXPLAIN {sql}")).await?;
         Ok(datafusion::arrow::util::pretty::pretty_format_batches(&batches)?.to_string())
@@ -99,6 +116,18 @@ fn listing_table(table: &TableDefinition, store: &LocalObjectStore) -> Result<Li
     let fields: Vec<Field> = table.columns.iter().map(|c| Field::new(&c.name, catalog::column_arrow_type(c), true)).collect();
     let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(Arc::new(Schema::new(fields)));
     Ok(ListingTable::try_new(config)?)
+}
+
+/// A result set of text, such as Athena returns, as one batch of nullable
+/// string columns, so it prints exactly as a local result does.
+pub fn text_batch(columns: &[String], rows: &[Vec<Option<String>>]) -> Result<RecordBatch, QueryError> {
+    use datafusion::arrow::array::{ArrayRef, StringArray};
+    let fields: Vec<Field> = columns.iter().map(|name| Field::new(name, DataType::Utf8, true)).collect();
+    let arrays: Vec<ArrayRef> = (0..columns.len())
+        .map(|i| Arc::new(rows.iter().map(|row| row.get(i).cloned().flatten()).collect::<StringArray>()) as ArrayRef)
+        .collect();
+    let options = RecordBatchOptions::new().with_row_count(Some(rows.len()));
+    Ok(RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), arrays, &options)?)
 }
 
 /// Renders batches as a text table, CSV with a header, or JSON lines.

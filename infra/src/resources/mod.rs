@@ -2,6 +2,7 @@
 //! typed constructor with secure defaults plus grants; anything a default
 //! does not cover is set through [`crate::stack::ResourceRef::set`].
 
+pub mod alarms;
 pub mod analytics;
 pub mod delivery;
 pub mod dynamodb;

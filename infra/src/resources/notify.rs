@@ -24,12 +24,12 @@ impl Topic {
     }
 
     /// Mails `address` every message (the address confirms once).
-    pub fn subscribe_email(&self, id: &str, address: Expr) {
+    pub fn subscribe_email(&self, id: &str, address: Expr) -> ResourceRef {
         self.resource.stack().resource(
             id,
             "AWS::SNS::Subscription",
             json!({ "TopicArn": self.arn(), "Protocol": "email", "Endpoint": address }),
-        );
+        )
     }
 
     pub fn grant_publish(&self, grantee: &impl Grantee) {

@@ -65,6 +65,10 @@ impl Queue {
         &self.dead_letters
     }
 
+    pub fn dead_letters_url(&self) -> Expr {
+        self.dead_letters.reference()
+    }
+
     /// The queue policy that lets the bucket `bucket_id` (whose ARN is
     /// `bucket_arn`) send its notifications here, created on first use.
     pub(crate) fn allow_s3_from(&self, bucket_id: &str, bucket_arn: Expr) -> ResourceRef {

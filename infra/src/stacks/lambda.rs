@@ -1,8 +1,10 @@
 //! The app stack: buckets, queues, the eight functions, the EMR roles, the run-state and
-//! source-state tables, the alerts topic, the harvest schedules, the Glue
-//! database and the Athena workgroup.
+//! source-state tables, the alerts topic with an alarm on every queue,
+//! function and pipeline threshold, the harvest schedules, the Glue database
+//! and the Athena workgroup.
 
 use inlet_contract::{env, functions, outputs, prefixes};
+use inlet_core::pipeline::PipelineSet;
 use inlet_emr::events::{CLUSTER_STATE_CHANGE, STEP_STATUS_CHANGE};
 use inlet_emr::product::Templates;
 use inlet_emr::serverless::JOB_RUN_STATE_CHANGE;
@@ -11,6 +13,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::expr::Expr;
+use crate::resources::alarms::Alarms;
 use crate::resources::analytics::{GlueDatabase, WorkGroup};
 use crate::resources::dynamodb::Table;
 use crate::resources::emr::EmrRoles;
@@ -171,6 +174,8 @@ pub fn stack() -> Stack {
         bucket.grant_empty(&cleaner);
     }
 
+    alarm_on_everything(&stack, &alerts);
+
     stack.output(outputs::INPUT_BUCKET, "Drop files under in/ here.", input.name(), None);
     stack.output(outputs::OUTPUT_BUCKET, "Parquet partitions.", output.name(), None);
     stack.output(outputs::ATHENA_RESULTS_BUCKET, "Athena query results.", results.name(), None);
@@ -182,19 +187,21 @@ pub fn stack() -> Stack {
         run_state.name(),
         None,
     );
-    stack.output(
-        outputs::RUNNER_DEAD_LETTER_QUEUE_URL,
-        "Inputs that failed three times.",
-        Expr::reference(runner_queue.dead_letters().id()),
-        None,
-    );
+    for (output, queue, what) in [
+        (outputs::UNZIP_DEAD_LETTER_QUEUE_URL, &unzip_queue, "Archives"),
+        (outputs::RUNNER_DEAD_LETTER_QUEUE_URL, &runner_queue, "Inputs"),
+        (outputs::PARTITIONER_DEAD_LETTER_QUEUE_URL, &partitioner_queue, "Output files to register"),
+    ] {
+        let description = format!("{what} whose processing failed on every try; `inlet redrive --dlq` sends them back.");
+        stack.output(output, &description, queue.dead_letters_url(), None);
+    }
     stack.output(
         outputs::EMR_LAUNCHER_QUEUE_URL,
         "Direct backfill payloads; `inlet backfill --stack NAME` sends here.",
         launcher_queue.url(),
         None,
     );
-    stack.output(outputs::ALERTS_TOPIC, "Sources that keep failing; subscribe to hear of them.", alerts.arn(), None);
+    stack.output(outputs::ALERTS_TOPIC, "Alarms, and sources that keep failing; subscribe to hear of them.", alerts.arn(), None);
     stack.output(
         outputs::CLEAN_TEST_FILES_FUNCTION,
         "The clean-test-files function, for the cleaner stack.",
@@ -202,6 +209,30 @@ pub fn stack() -> Stack {
         Some(&is_test),
     );
     stack
+}
+
+/// Mails the alerts topic's messages to `AlertsEmail`, if it is given, and
+/// alarms on every queue and function (once all exist) and on the thresholds
+/// each pipeline's `alarms:` sets.
+fn alarm_on_everything(stack: &Stack, alerts: &Topic) {
+    let email = stack.parameter(
+        "AlertsEmail",
+        Parameter::string("Who is mailed every alarm and source alert (confirming once); empty for nobody.").default_value(""),
+    );
+    let has_email = stack.condition("HasAlertsEmail", !Expr::equals(email.clone(), "".into()));
+    alerts.subscribe_email("AlertsSubscription", email).only_if(&has_email);
+
+    let alarms = Alarms::new(stack, alerts);
+    alarms.watch_queues_and_functions();
+    let pipelines = PipelineSet::embedded().expect("pipelines/ is checked by inlet-core's tests");
+    for pipeline in pipelines.iter() {
+        if let Some(share) = pipeline.alarms.max_reject_share {
+            alarms.reject_share(&pipeline.name, share);
+        }
+        if let Some(interval) = pipeline.alarms.expected_every {
+            alarms.no_arrivals(&pipeline.name, interval);
+        }
+    }
 }
 
 /// The harvester, run by one rule per distinct schedule in

@@ -9,10 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use chrono::NaiveDate;
-use inlet_aws::{DynamoRunState, EmrClusters, EmrServerlessJobRuns, SqsQueue};
 use inlet_contract::outputs;
-use inlet_core::queue::MessageQueue;
-use inlet_emr::engine::Engines;
 use inlet_emr::launcher::{Stopped, cancel_runs, stop};
 use inlet_emr::local::{BackfillOutcome, LocalBackfill, SparkSubmit};
 use inlet_emr::product::Templates;
@@ -32,15 +29,15 @@ pub struct RunStateOptions {
 
 impl RunStateOptions {
     fn open(&self, state: &State) -> anyhow::Result<Arc<dyn RunState>> {
-        match &state.aws {
+        match &state.cloud {
             None => Ok(Arc::new(LocalRunState::new(state.options.state_dir.join("runs.json")))),
-            Some((settings, sdk)) => {
+            Some(cloud) => {
                 let Some(table) = self.run_state_table.clone().or_else(|| state.stack_output(outputs::RUN_STATE_TABLE)) else {
                     bail!(
                         "--backend aws keeps runs in the stack's table: name the stack with --stack, or set --run-state-table (INLET_RUN_STATE_TABLE) to its RunStateTableName output"
                     )
                 };
-                Ok(Arc::new(DynamoRunState::new(settings.dynamodb_client(sdk), table)))
+                Ok(cloud.run_state(table))
             }
         }
     }
@@ -100,13 +97,13 @@ pub async fn backfill(state: &State, args: BackfillArgs) -> anyhow::Result<ExitC
         extend: Default::default(),
         additional_step_args: Default::default(),
     };
-    if let Some((settings, sdk)) = &state.aws {
+    if let Some(cloud) = &state.cloud {
         let Some(url) = args.launcher_queue_url.clone().or_else(|| state.stack_output(outputs::EMR_LAUNCHER_QUEUE_URL)) else {
             bail!(
                 "--backend aws sends the run to the launcher: name the stack with --stack, or set --launcher-queue-url (INLET_LAUNCHER_QUEUE_URL) to its EmrLauncherQueueUrl output"
             )
         };
-        SqsQueue::new(settings.sqs_client(sdk), url).send(serde_json::to_string(&payload)?).await?;
+        cloud.queue(url).send(serde_json::to_string(&payload)?).await?;
         println!(
             "sent {} ({} to {}) to the launcher; `inlet runs list --backend aws` follows it",
             payload.correlation_id, args.from, args.to
@@ -290,12 +287,9 @@ pub async fn emr(state: &State, command: EmrCommand) -> anyhow::Result<ExitCode>
     let EmrCommand::Stop { product, emr_config, store } = command;
     let runs = store.open(state)?;
     let now = chrono::Utc::now().timestamp();
-    let stopped = match &state.aws {
-        Some((settings, sdk)) => {
-            let engines = Engines {
-                clusters: Arc::new(EmrClusters::new(settings.emr_client(sdk))),
-                job_runs: Arc::new(EmrServerlessJobRuns::new(settings.emr_serverless_client(sdk))),
-            };
+    let stopped = match &state.cloud {
+        Some(cloud) => {
+            let engines = cloud.engines();
             let templates = templates(emr_config.as_deref())?;
             stop(&engines.for_product(&templates, &product, &|name| std::env::var(name).ok())?, runs.as_ref(), &product, now).await?
         }

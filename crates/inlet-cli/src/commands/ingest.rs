@@ -71,15 +71,21 @@ pub async fn run(state: &State, args: Args) -> anyhow::Result<ExitCode> {
 
     let registrar = state.registrar();
     let processed = process_keys(&engine, &registrar, keys, args.jobs.max(1)).await;
-    if args.json {
-        for p in &processed {
+    let code = report(state, &processed, args.json)?;
+    Ok(if missing > 0 { ExitCode::FAILURE } else { code })
+}
+
+/// Prints what became of each input, as a summary or as JSON lines; fails
+/// when any input did.
+pub fn report(state: &State, processed: &[Processed], json: bool) -> anyhow::Result<ExitCode> {
+    if json {
+        for p in processed {
             println!("{}", serde_json::to_string(&p.outcome)?);
         }
     } else {
-        print_summary(state, &processed);
+        print_summary(state, processed);
     }
-    let failed = processed.iter().filter(|p| p.is_failure()).count() + missing;
-    Ok(if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if processed.iter().any(Processed::is_failure) { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 /// The files under `path`, each with the key it gets below `in/`.
@@ -201,7 +207,7 @@ pub fn print_summary(state: &State, processed: &[Processed]) {
                 loaded += 1;
                 rows += r.counts.rows_out;
                 rejected += r.counts.rows_rejected;
-                let rejects = if r.counts.rows_rejected > 0 { format!(" (see {}_rejects)", r.table) } else { String::new() };
+                let rejects = if r.counts.rows_rejected > 0 { format!(" (`inlet rejects {}`)", r.table) } else { String::new() };
                 println!(
                     "{indent}{name}: {} → {}: {} rows written, {} rejected{rejects}, {} partition{}: {}",
                     r.pipeline,

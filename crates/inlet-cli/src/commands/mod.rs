@@ -9,5 +9,6 @@ pub mod ingest;
 pub mod pipelines;
 pub mod query;
 pub mod redrive;
+pub mod rejects;
 pub mod repair;
 pub mod tables;

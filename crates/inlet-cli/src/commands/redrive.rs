@@ -2,46 +2,77 @@
 
 use std::process::ExitCode;
 
+use anyhow::Context;
+use inlet_contract::outputs;
 use inlet_core::drive;
 
+use super::failed::FilterArgs;
 use crate::state::State;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Failed inputs, as listed by `inlet failed` (keys relative to failed/).
-    #[arg(value_name = "KEY", required_unless_present = "all")]
+    #[arg(value_name = "KEY", required_unless_present_any = ["all", "stage", "pipeline", "since", "dlq"])]
     keys: Vec<String>,
 
-    /// Every failed input.
+    /// Every failed input (or every one the filters select).
     #[arg(long, conflicts_with = "keys")]
     all: bool,
+
+    #[command(flatten)]
+    filter: FilterArgs,
 
     /// Inputs processed at once.
     #[arg(long, short = 'j', default_value_t = 2)]
     jobs: usize,
+
+    /// Print one JSON object per input instead of the summary.
+    #[arg(long)]
+    json: bool,
+
+    /// Instead, move the messages of a dead-letter queue back to the queue
+    /// they came from, so the functions try them again. Without a URL, every
+    /// dead-letter queue of the --stack.
+    #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "",
+          conflicts_with_all = ["keys", "all", "stage", "pipeline", "since"])]
+    dlq: Option<String>,
 }
 
 pub async fn run(state: &State, args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(url) = &args.dlq {
+        return move_dead_letters_back(state, url).await;
+    }
     let engine = state.engine(|_| {})?;
     super::ingest::sweep_scratch(state, &engine);
-    let bucket = engine.config().input_bucket.clone();
-    let failed: Vec<String> = if args.all {
-        drive::failed_inputs(engine.store().as_ref(), &bucket).await?.into_iter().map(|f| f.key).collect()
+    let failed: Vec<String> = if args.keys.is_empty() {
+        super::failed::select(state, &args.filter).await?.into_iter().map(|f| f.key).collect()
     } else {
         args.keys.clone()
     };
     if failed.is_empty() {
-        println!("nothing to redrive: failed/ is empty");
+        let what = if args.filter.is_set() { "no failed input matches" } else { "failed/ is empty" };
+        println!("nothing to redrive: {what}");
         return Ok(ExitCode::SUCCESS);
     }
-    let keys = drive::move_back(engine.store(), &bucket, &failed)
+    let keys = drive::move_back(engine.store(), &engine.config().input_bucket, &failed)
         .await
         .map_err(|e| anyhow::anyhow!("{e}; `inlet failed` lists what can be redriven"))?;
     let processed = super::ingest::process_keys(&engine, &state.registrar(), keys, args.jobs.max(1)).await;
-    let mut failures = 0;
-    for p in &processed {
-        println!("{}", serde_json::to_string(&p.outcome)?);
-        failures += usize::from(p.is_failure());
+    super::ingest::report(state, &processed, args.json)
+}
+
+async fn move_dead_letters_back(state: &State, url: &str) -> anyhow::Result<ExitCode> {
+    let cloud = state.cloud.as_ref().context("dead-letter queues are in SQS: add --stack NAME (or --backend aws)")?;
+    let urls: Vec<String> = if url.is_empty() {
+        let urls: Vec<String> = outputs::DEAD_LETTER_QUEUE_URLS.iter().filter_map(|key| state.stack_output(key)).collect();
+        anyhow::ensure!(!urls.is_empty(), "name the dead-letter queue (--dlq URL), or the stack whose queues to redrive (--stack NAME)");
+        urls
+    } else {
+        vec![url.to_owned()]
+    };
+    for url in &urls {
+        let moved = cloud.move_dead_letters_back(url).await.with_context(|| format!("redriving {url}"))?;
+        println!("{url}: {} message{} moved back to {}", moved.messages, if moved.messages == 1 { "" } else { "s" }, moved.source_url);
     }
-    Ok(if failures > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(ExitCode::SUCCESS)
 }

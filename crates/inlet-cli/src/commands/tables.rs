@@ -2,7 +2,9 @@
 
 use std::process::ExitCode;
 
-use inlet_query::{LocalQueryEngine, OutputFormat, format_batches};
+use inlet_core::catalog::{PartitionDefinition, TableDefinition};
+use inlet_core::partition::Partition;
+use inlet_query::LocalQueryEngine;
 
 use crate::state::State;
 
@@ -15,13 +17,16 @@ pub struct Args {
     /// Also list each table's columns with their types and units.
     #[arg(long, short = 'c')]
     columns: bool,
+
+    /// Also list each table's partitions (key=value/…), in order.
+    #[arg(long, short = 'p')]
+    partitions: bool,
 }
 
-/// Rows of a table, from Parquet footers where DataFusion can.
-async fn count_rows(engine: &LocalQueryEngine, table: &str) -> anyhow::Result<u64> {
-    let batches = engine.sql(&format!("SELECT count(*) AS n FROM \"{table}\"")).await?;
-    let text = format_batches(&batches, OutputFormat::Csv)?;
-    Ok(text.lines().nth(1).and_then(|l| l.trim().parse().ok()).unwrap_or(0))
+/// A partition as its folder names it: `year=2020/month=12`.
+fn partition_path(table: &TableDefinition, partition: &PartitionDefinition) -> String {
+    let keys: Vec<&str> = table.partition_keys.iter().map(|k| k.name.as_str()).collect();
+    Partition::from_keys_and_values(&keys, &partition.values).path()
 }
 
 pub async fn run(state: &State, args: Args) -> anyhow::Result<ExitCode> {
@@ -49,15 +54,20 @@ pub async fn run(state: &State, args: Args) -> anyhow::Result<ExitCode> {
             .filter(|m| m.location.key.ends_with(".parquet"))
             .count();
         let rows = match &engine {
-            Some(engine) => Some(count_rows(engine, &table.name).await?),
+            Some(engine) => Some(engine.count_rows(&table.name).await?),
             None => None,
         };
         let keys: Vec<&str> = table.partition_keys.iter().map(|k| k.name.as_str()).collect();
+        let mut paths: Vec<String> = partitions.iter().map(|p| partition_path(table, p)).collect();
+        paths.sort();
         if args.json {
-            let value = serde_json::json!({
+            let mut value = serde_json::json!({
                 "table": table.name, "partitions": partitions.len(), "files": files, "rows": rows,
                 "partition_keys": keys, "location": table.location, "columns": table.columns
             });
+            if args.partitions {
+                value["partition_values"] = serde_json::json!(partitions.iter().map(|p| &p.values).collect::<Vec<_>>());
+            }
             println!("{value}");
         } else {
             let rows = rows.map(|r| r.to_string()).unwrap_or_else(|| "-".into());
@@ -66,6 +76,11 @@ pub async fn run(state: &State, args: Args) -> anyhow::Result<ExitCode> {
                 for column in &table.columns {
                     let units = column.units().map(|u| format!("  [{u}]")).unwrap_or_default();
                     println!("    {:<30} {}{units}", column.name, column.data_type);
+                }
+            }
+            if args.partitions {
+                for path in &paths {
+                    println!("    {path}");
                 }
             }
         }

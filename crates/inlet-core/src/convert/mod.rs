@@ -312,7 +312,12 @@ fn sink_options(target: &ConvertTarget<'_>) -> SinkOptions {
 }
 
 fn rejects_output(table: &str, rejects: PartitionedWriter) -> Result<TableOutput, SinkError> {
-    Ok(TableOutput { table: format!("{table}_rejects"), schema: rejects_schema(), partition_keys: Vec::new(), files: rejects.finish()? })
+    Ok(TableOutput {
+        table: crate::layout::rejects_table(table),
+        schema: rejects_schema(),
+        partition_keys: Vec::new(),
+        files: rejects.finish()?,
+    })
 }
 
 fn finish_empty(target: &ConvertTarget<'_>, rejects: PartitionedWriter) -> Result<Converted, ConvertError> {

@@ -44,6 +44,7 @@ impl Pipeline {
         let partition_by = compile_partitions(&def, &columns, &mut problems);
         let checks = compile_checks(&def, &columns, &mut problems);
         check_output(&def.output, &mut problems);
+        let alarms = compile_alarms(&def.alarms, &mut problems);
         if !problems.found.is_empty() {
             return Err(ConfigErrors(problems.found));
         }
@@ -67,6 +68,7 @@ impl Pipeline {
             checks,
             partition_by,
             output: def.output,
+            alarms,
         })
     }
 }
@@ -496,4 +498,39 @@ fn check_output(output: &OutputConfig, problems: &mut Problems<'_>) {
     if output.row_group_rows == 0 {
         problems.add("output.row_group_rows", "must be at least 1".into(), "use a row count such as 122880");
     }
+}
+
+fn compile_alarms(config: &AlarmConfig, problems: &mut Problems<'_>) -> Alarms {
+    let max_reject_share = config.max_reject_share.filter(|share| {
+        let valid = (0.0..=1.0).contains(share);
+        if !valid {
+            problems.add("alarms.max_reject_share", format!("{share} is not a share from 0 to 1"), "write 0.05 for 5 %");
+        }
+        valid
+    });
+    let expected_every = config.expected_every.as_deref().and_then(|text| match parse_interval(text) {
+        Ok(interval) => Some(interval),
+        Err(problem) => {
+            problems.add("alarms.expected_every", problem, "write minutes, hours or days from 5m to 7d, such as 90m, 6h or 1d");
+            None
+        }
+    });
+    Alarms { max_reject_share, expected_every }
+}
+
+/// `90m`, `6h`, `1d`: whole minutes, which CloudWatch's alarm periods need,
+/// up to the seven days an alarm can look back.
+fn parse_interval(text: &str) -> Result<std::time::Duration, String> {
+    let (number, unit) = text.trim().split_at(text.trim().find(|c: char| !c.is_ascii_digit()).unwrap_or(text.trim().len()));
+    let minutes_per_unit = match unit {
+        "m" => 1,
+        "h" => 60,
+        "d" => 24 * 60,
+        _ => return Err(format!("{text:?} has no unit m, h or d")),
+    };
+    let minutes = number.parse::<u64>().map_err(|_| format!("{text:?} does not start with a whole number"))? * minutes_per_unit;
+    if !(5..=7 * 24 * 60).contains(&minutes) {
+        return Err(format!("{text:?} is outside 5m to 7d"));
+    }
+    Ok(std::time::Duration::from_secs(minutes * 60))
 }

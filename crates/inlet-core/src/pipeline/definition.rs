@@ -63,6 +63,33 @@ pub struct PipelineDefinition {
     /// Parquet output settings.
     #[serde(default)]
     pub output: OutputConfig,
+
+    /// When the deployed stack alerts on this pipeline (its alerts topic).
+    #[serde(default, skip_serializing_if = "AlarmConfig::is_unset")]
+    pub alarms: AlarmConfig,
+}
+
+/// Alarms on a pipeline's metrics, each off unless set. Every input, every
+/// failed or rejected row and every function error alarms already; these
+/// say what is normal for this source.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AlarmConfig {
+    /// Alarm when more than this share of an hour's rows is rejected, from 0
+    /// to 1: `0.05` is 5 %.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_reject_share: Option<f64>,
+
+    /// Alarm when no file has arrived for this long: minutes, hours or days
+    /// (`90m`, `6h`, `1d`), from `5m` to `7d`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_every: Option<String>,
+}
+
+impl AlarmConfig {
+    fn is_unset(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 fn default_partition_by() -> Vec<String> {

@@ -127,6 +127,16 @@ pub struct Pipeline {
     pub checks: Vec<Check>,
     pub partition_by: Vec<(String, PartitionSource)>,
     pub output: OutputConfig,
+    pub alarms: Alarms,
+}
+
+/// A pipeline's alarm thresholds, validated.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Alarms {
+    /// The share of rows (0 to 1) rejected in an hour above which to alarm.
+    pub max_reject_share: Option<f64>,
+    /// How long without a file before alarming: whole minutes, 5 m to 7 days.
+    pub expected_every: Option<std::time::Duration>,
 }
 
 /// The column JSON lines keep the fields nobody named in

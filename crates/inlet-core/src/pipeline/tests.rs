@@ -247,3 +247,19 @@ fn a_date_has_no_time_zone_wall_clock_or_hour() {
     let errors = errors_of(&XML.replace("name: date,", "name: year,"));
     assert_eq!(errors[0].field, "time.name", "{errors:?}");
 }
+
+#[test]
+fn alarms_are_off_unless_set_and_their_thresholds_are_checked() {
+    assert_eq!(Pipeline::from_yaml("demo.yaml", MINIMAL).unwrap().alarms, Alarms::default());
+    let set = format!("{MINIMAL}alarms: {{ max_reject_share: 0.05, expected_every: 6h }}\n");
+    let alarms = Pipeline::from_yaml("demo.yaml", &set).unwrap().alarms;
+    assert_eq!(alarms, Alarms { max_reject_share: Some(0.05), expected_every: Some(std::time::Duration::from_secs(6 * 3600)) });
+
+    let wrong = format!("{MINIMAL}alarms: {{ max_reject_share: 5, expected_every: 2w }}\n");
+    let fields: Vec<String> = errors_of(&wrong).into_iter().map(|e| e.field).collect();
+    assert_eq!(fields, ["alarms.max_reject_share", "alarms.expected_every"]);
+    for interval in ["4m", "8d", "h", "1.5h"] {
+        let yaml = format!("{MINIMAL}alarms: {{ expected_every: '{interval}' }}\n");
+        assert_eq!(errors_of(&yaml)[0].field, "alarms.expected_every", "{interval} is refused");
+    }
+}
