@@ -195,31 +195,44 @@ def test_the_app_stack_on_moto_carries_a_file_through(moto, tmp_path, inlet):
         carry_files_through_the_app_stack(moto, tmp_path, stack_exit, inlet)
 
 
-def carry_files_through_the_app_stack(moto, tmp_path, stack_exit, inlet):
-    endpoint = moto["endpoint"]
-    s3, sqs, glue, cfn = (client(s, endpoint) for s in ("s3", "sqs", "glue", "cloudformation"))
+CODE_BUCKET = "inlet-pipeline-code"
 
-    # Function code, as the build would upload it.
-    s3.create_bucket(Bucket="inlet-pipeline-code")
+
+def upload_function_code(s3):
+    """Function zips where the build would upload them; moto never runs them."""
+    s3.create_bucket(Bucket=CODE_BUCKET)
     package = io.BytesIO()
     with zipfile.ZipFile(package, "w") as z:
         z.writestr("bootstrap", "#!/bin/sh\n")
     for function in FUNCTIONS:
-        s3.put_object(Bucket="inlet-pipeline-code", Key=f"lambda/abc123/{function}.zip", Body=package.getvalue())
+        s3.put_object(Bucket=CODE_BUCKET, Key=f"lambda/abc123/{function}.zip", Body=package.getvalue())
 
+
+def create_app_stack(moto, stack_name, database):
+    """The app stack as the pipeline deploys it: the test configuration, and
+    the names the pipeline derives from its NamePrefix. Then what moto skips
+    is done by hand: the Glue database, bucket notifications and versioning;
+    its event source mappings are disabled, the test being the event source."""
+    endpoint = moto["endpoint"]
+    s3, sqs, glue, cfn = (client(s, endpoint) for s in ("s3", "sqs", "glue", "cloudformation"))
     configuration = json.loads((REPO / "config" / "test-lambda-stack-configuration.json").read_text())
-    parameters = {**configuration["Parameters"], "CodeBucket": "inlet-pipeline-code", "CodePrefix": "lambda/abc123/"}
+    parameters = {
+        **configuration["Parameters"],
+        "NamePrefix": stack_name,
+        "GlueDatabaseName": database,
+        "CodeBucket": CODE_BUCKET,
+        "CodePrefix": "lambda/abc123/",
+    }
     cfn.create_stack(
-        StackName="inlet-test",
+        StackName=stack_name,
         TemplateBody=(REPO / "cloudformation" / "lambda.cfn.yaml").read_text(),
         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
         Tags=[{"Key": k, "Value": v} for k, v in configuration["Tags"].items()],
         Capabilities=["CAPABILITY_IAM"],
     )
-    stack = wait_for_stack(cfn, "inlet-test", {"CREATE_IN_PROGRESS", "CREATE_COMPLETE"})
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    stack = wait_for_stack(cfn, stack_name, {"CREATE_IN_PROGRESS", "CREATE_COMPLETE"})
     assert skipped_types(moto["log"]) == MOTO_SKIPS_APP
-    resources = {r["LogicalResourceId"]: r for r in cfn.list_stack_resources(StackName="inlet-test")["StackResourceSummaries"]}
+    resources = {r["LogicalResourceId"]: r for r in cfn.list_stack_resources(StackName=stack_name)["StackResourceSummaries"]}
     template = yaml.safe_load((REPO / "cloudformation" / "lambda.cfn.yaml").read_text())
     holds = conditions_for(template, parameters)
     expected = {
@@ -229,26 +242,99 @@ def carry_files_through_the_app_stack(moto, tmp_path, stack_exit, inlet):
     }
     assert expected <= set(resources), expected - set(resources)
 
-    input_bucket, output_bucket = outputs["InputBucketName"], outputs["OutputBucketName"]
-    database = configuration["Parameters"]["GlueDatabaseName"]
     glue.create_database(DatabaseInput={"Name": database})  # AWS::Glue::Database is one of moto's skips
     apply_bucket_settings_moto_ignores(template, resources, s3, sqs)
-    # moto would hand queued messages to its own Lambda, which needs Docker;
-    # here the test is the event source, so the stack's mappings are disabled.
     awslambda = client("lambda", endpoint)
     for name, resource in template["Resources"].items():
         if resource["Type"] == "AWS::Lambda::EventSourceMapping":
             awslambda.update_event_source_mapping(UUID=resources[name]["PhysicalResourceId"], Enabled=False)
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    return {"stack": stack, "outputs": outputs, "resources": resources, "template": template, "database": database}
 
-    # Every function's environment as the template gives it, references resolved.
+
+def function_environment(deployed):
+    """Every function's environment as the template gives it, references resolved."""
     environment = {}
-    for resource in template["Resources"].values():
+    for resource in deployed["template"]["Resources"].values():
         if resource["Type"] == "AWS::Lambda::Function":
             for name, value in resource["Properties"].get("Environment", {}).get("Variables", {}).items():
                 if name == "GLUE_DATABASE":
-                    environment[name] = database
-                elif "Ref" in value and value["Ref"] in resources:  # not a parameter's
-                    environment[name] = resources[value["Ref"]]["PhysicalResourceId"]
+                    environment[name] = deployed["database"]
+                elif "Ref" in value and value["Ref"] in deployed["resources"]:  # not a parameter's
+                    environment[name] = deployed["resources"][value["Ref"]]["PhysicalResourceId"]
+    return environment
+
+
+def answer_create_folders(moto, deployed, emulator, tmp_path):
+    """Delivers the create-folders request moto's CloudFormation is waiting
+    for, as CloudFormation would, and waits for the stack to complete."""
+    endpoint, stack, outputs = moto["endpoint"], deployed["stack"], deployed["outputs"]
+    cfn = client("cloudformation", endpoint)
+    assert cfn.describe_stacks(StackName=stack["StackName"])["Stacks"][0]["StackStatus"] == "CREATE_IN_PROGRESS"
+    properties = {
+        "ServiceToken": outputs.get("CreateFoldersFunctionArn", "create-folders"),
+        "Bucket": outputs["InputBucketName"],
+        "Folders": deployed["template"]["Resources"]["InputFolders"]["Properties"]["Folders"],
+    }
+    request = custom_resource_request("Create", endpoint, stack, "InputFolders", "Custom::Folders", properties)
+    answer = invoke(emulator, "create-folders", request, tmp_path)
+    assert answer["Status"] == "SUCCESS", answer.get("Reason", answer)
+    wait_for_stack(cfn, stack["StackName"], {"CREATE_COMPLETE"})
+
+
+def deliver(sqs, emulator, function, queue_url, tmp_path):
+    """Hands what the queue holds to the function, as its event source mapping would."""
+    messages = [m for m in take(sqs, queue_url) if "s3:TestEvent" not in m["Body"]]
+    assert messages, f"no message reached {queue_url}"
+    answer = invoke(emulator, function, sqs_event(messages), tmp_path)
+    assert answer["batchItemFailures"] == [], answer
+    return answer
+
+
+def test_two_deployments_live_side_by_side_in_one_account(moto, tmp_path):
+    """Two app stacks with different prefixes, as two pipelines with their
+    own NamePrefix make them: each file lands in its own stack's buckets,
+    tables and partitions, and nothing crosses over."""
+    endpoint = moto["endpoint"]
+    s3, sqs, glue = (client(s, endpoint) for s in ("s3", "sqs", "glue"))
+    if CODE_BUCKET not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
+        upload_function_code(s3)
+    sample = (REPO / "data" / "asx_eod_20201201.csv").read_bytes()
+    deployments = {prefix: create_app_stack(moto, f"{prefix}-test", f"{prefix}_test") for prefix in ("alpha", "beta")}
+    for prefix, deployed in deployments.items():
+        log_dir = tmp_path / prefix
+        log_dir.mkdir()
+        with lambda_emulator(endpoint, function_environment(deployed), log_dir) as emulator:
+            answer_create_folders(moto, deployed, emulator, log_dir)
+            s3.put_object(Bucket=deployed["outputs"]["InputBucketName"], Key="in/asx/asx_eod_20201201.csv", Body=sample)
+            runner_queue = deployed["resources"]["PipelineRunnerQueue"]["PhysicalResourceId"]
+            loaded = deliver(sqs, emulator, "pipeline-runner", runner_queue, log_dir)["results"]
+            # create-folders' own in/ marker comes first, and is ignored.
+            assert [(r["outcome"], r.get("rows_out")) for r in loaded] == [("ignored", None), ("loaded", 150)], loaded
+            deliver(sqs, emulator, "partitioner", deployed["resources"]["PartitionerQueue"]["PhysicalResourceId"], log_dir)
+
+    for prefix, deployed in deployments.items():
+        output_bucket = deployed["outputs"]["OutputBucketName"]
+        assert output_bucket.startswith(f"{prefix}-test-output-"), output_bucket
+        tables = glue.get_tables(DatabaseName=f"{prefix}_test")["TableList"]
+        assert [t["Name"] for t in tables] == ["asx_eod"]
+        assert tables[0]["StorageDescriptor"]["Location"].startswith(f"s3://{output_bucket}/")
+        assert [p["Values"] for p in glue.get_partitions(DatabaseName=f"{prefix}_test", TableName="asx_eod")["Partitions"]] == [["2020", "12"]]
+        written = [o["Key"] for o in s3.list_objects_v2(Bucket=output_bucket)["Contents"]]
+        assert written and all(k.startswith("asx_eod/") or not k.endswith(".parquet") for k in written), written
+        done = [o["Key"] for o in s3.list_objects_v2(Bucket=deployed["outputs"]["InputBucketName"], Prefix="done/asx/")["Contents"]]
+        assert done == ["done/asx/asx_eod_20201201.csv"]
+
+
+def carry_files_through_the_app_stack(moto, tmp_path, stack_exit, inlet):
+    endpoint = moto["endpoint"]
+    s3, sqs, glue, cfn = (client(s, endpoint) for s in ("s3", "sqs", "glue", "cloudformation"))
+    upload_function_code(s3)
+    deployed = create_app_stack(moto, "inlet-test", "inlet_test")
+    stack, outputs, resources, template = deployed["stack"], deployed["outputs"], deployed["resources"], deployed["template"]
+    input_bucket, output_bucket = outputs["InputBucketName"], outputs["OutputBucketName"]
+    database = deployed["database"]
+    environment = function_environment(deployed)
     assert set(environment) == {
         "INPUT_BUCKET", "OUTPUT_BUCKET", "GLUE_DATABASE", "UNZIP_QUEUE_URL", "DOWNLOAD_QUEUE_URL", "SOURCE_STATE_TABLE", "ALERTS_TOPIC_ARN",
         "RUN_STATE_TABLE", "EMR_SERVICE_ROLE", "EMR_INSTANCE_PROFILE"
@@ -261,12 +347,7 @@ def carry_files_through_the_app_stack(moto, tmp_path, stack_exit, inlet):
     environment["INLET_SOURCES"] = str(sources)
     with lambda_emulator(endpoint, environment, tmp_path) as emulator:
         # The stack waits for create-folders to answer, as CloudFormation does.
-        assert cfn.describe_stacks(StackName="inlet-test")["Stacks"][0]["StackStatus"] == "CREATE_IN_PROGRESS"
-        properties = {"ServiceToken": outputs.get("CreateFoldersFunctionArn", "create-folders"), "Bucket": input_bucket,
-                      "Folders": template["Resources"]["InputFolders"]["Properties"]["Folders"]}
-        answer = invoke(emulator, "create-folders", custom_resource_request("Create", endpoint, stack, "InputFolders", "Custom::Folders", properties), tmp_path)
-        assert answer["Status"] == "SUCCESS", answer.get("Reason", answer)
-        wait_for_stack(cfn, "inlet-test", {"CREATE_COMPLETE"})
+        answer_create_folders(moto, deployed, emulator, tmp_path)
         assert [o["Key"] for o in s3.list_objects_v2(Bucket=input_bucket)["Contents"]] == ["done/", "failed/", "in/"]
 
         # A buoy archive through the notifications and queues the stack made.
@@ -274,22 +355,18 @@ def carry_files_through_the_app_stack(moto, tmp_path, stack_exit, inlet):
         with open(REPO / "data" / "buoy.z05.00.20210115.000000.zip", "rb") as f:
             s3.put_object(Bucket=input_bucket, Key="in/buoy.z05.00.20210115.000000.zip", Body=f.read())
 
-        def deliver(function, queue):
-            messages = [m for m in take(sqs, queues[queue]) if "s3:TestEvent" not in m["Body"]]
-            assert messages, f"no message reached {queue}"
-            answer = invoke(emulator, function, sqs_event(messages), tmp_path)
-            assert answer["batchItemFailures"] == [], answer
-            return answer
+        def deliver_from(function, queue):
+            return deliver(sqs, emulator, function, queues[queue], tmp_path)
 
         # create-folders' own marker in/ reached the entry point too, and is ignored.
-        forwarded = deliver("pipeline-runner", "PipelineRunnerQueue")["results"]
+        forwarded = deliver_from("pipeline-runner", "PipelineRunnerQueue")["results"]
         assert [r["outcome"] for r in forwarded] == ["ignored", "forwarded"], forwarded
-        members = deliver("unzip", "UnzipQueue")["results"][0]["members"]
-        runner = deliver("pipeline-runner", "PipelineRunnerQueue")["results"]
+        members = deliver_from("unzip", "UnzipQueue")["results"][0]["members"]
+        runner = deliver_from("pipeline-runner", "PipelineRunnerQueue")["results"]
         loaded = [r for r in runner if r["outcome"] == "loaded"]
         assert len(runner) == len(members), [(r["outcome"], r.get("source")) for r in runner]
         assert len(loaded) == len(members) and all(r["rows_out"] == 144 for r in loaded), loaded
-        deliver("partitioner", "PartitionerQueue")
+        deliver_from("partitioner", "PartitionerQueue")
         tables = glue.get_tables(DatabaseName=database)["TableList"]
         assert sorted(t["Name"] for t in tables) == sorted(r["table"] for r in loaded)
         for table in tables:
@@ -310,7 +387,7 @@ def carry_files_through_the_app_stack(moto, tmp_path, stack_exit, inlet):
         fetched = invoke(emulator, "downloader", sqs_event(downloads), tmp_path)
         assert fetched["batchItemFailures"] == [], fetched
         assert fetched["results"][0]["result"]["fetched"][0]["outcome"]["key"] == "in/asx/asx_eod_20201201.csv", fetched
-        loaded = deliver("pipeline-runner", "PipelineRunnerQueue")["results"]
+        loaded = deliver_from("pipeline-runner", "PipelineRunnerQueue")["results"]
         assert [(r["outcome"], r["rows_out"]) for r in loaded] == [("loaded", 150)], loaded
         state = client("dynamodb", endpoint).scan(TableName=resources["SourceStateTable"]["PhysicalResourceId"])["Items"]
         assert [(i["source"]["S"], i["etag"]["S"], i["last_status"]["N"]) for i in state] == [("asx_eod", '"v1"', "200")], state
@@ -402,7 +479,13 @@ def test_the_pipeline_goes_test_stack_then_approval_then_prod():
     ]
     deploy = stages["TestStage"][0]["Configuration"]
     assert deploy["TemplateConfiguration"] == "BuildOutput::config/test-lambda-stack-configuration.json"
-    assert json.loads(deploy["ParameterOverrides"])["CodePrefix"] == {"Fn::GetParam": ["BuildOutput", "build/code.json", "CodePrefix"]}
+    # The names come from the pipeline's NamePrefix, substituted into the overrides.
+    test_overrides = json.loads(deploy["ParameterOverrides"]["Fn::Sub"])
+    assert test_overrides["CodePrefix"] == {"Fn::GetParam": ["BuildOutput", "build/code.json", "CodePrefix"]}
+    assert (test_overrides["NamePrefix"], test_overrides["GlueDatabaseName"]) == ("${NamePrefix}-test", "${NamePrefix}_test")
+    assert deploy["StackName"] == {"Fn::Sub": "${NamePrefix}-test"}
+    prod_overrides = json.loads(stages["ProdStage"][0]["Configuration"]["ParameterOverrides"]["Fn::Sub"])
+    assert (prod_overrides["NamePrefix"], prod_overrides["GlueDatabaseName"]) == ("${NamePrefix}-prod", "${NamePrefix}")
     assert stages["TestStage"][3]["Configuration"]["NotificationArn"] == {"Ref": "ApprovalTopic"}
     assert order(stages["ProdStage"]) == [(1, "CreateChangeSet", "CHANGE_SET_REPLACE"), (2, "ExecuteChangeSet", "CHANGE_SET_EXECUTE")]
     assert stages["ProdStage"][0]["Configuration"]["TemplateConfiguration"] == "BuildOutput::config/prod-lambda-stack-configuration.json"
@@ -413,6 +496,11 @@ def test_the_pipeline_goes_test_stack_then_approval_then_prod():
 
 def test_the_build_ships_every_function_and_every_template():
     buildspec = yaml.safe_load((REPO / "buildspec.yaml").read_text())
+    template = yaml.safe_load((REPO / "cloudformation" / "pipeline.cfn.yaml").read_text())
+    # Without an S3 cache on the project, CodeBuild ignores the buildspec's cache paths.
+    assert buildspec["cache"]["paths"]
+    cache = template["Resources"]["BuildProject"]["Properties"]["Cache"]
+    assert cache == {"Type": "S3", "Location": {"Fn::Join": ["/", [{"Ref": "ArtifactBucket"}, "build-cache"]]}}, cache
     assert buildspec["env"]["variables"]["FUNCTIONS"].split() == FUNCTIONS
     commands = "\n".join(buildspec["phases"]["build"]["commands"])
     assert "tests/run" in commands and "synth --check" in commands and "--arm64" in commands

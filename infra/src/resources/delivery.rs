@@ -33,6 +33,8 @@ pub struct ProjectProps {
     pub image: String,
     pub timeout_minutes: u32,
     pub environment: Vec<(String, Expr)>,
+    /// `bucket/prefix` where the buildspec's `cache.paths` are kept between builds.
+    pub cache_location: Option<Expr>,
 }
 
 impl ProjectProps {
@@ -46,7 +48,15 @@ impl ProjectProps {
             image: "aws/codebuild/amazonlinux-aarch64-standard:3.0".into(),
             timeout_minutes: 90,
             environment: Vec::new(),
+            cache_location: None,
         }
+    }
+
+    /// Keeps the buildspec's `cache.paths` under `prefix` of `bucket`
+    /// between builds; without it CodeBuild ignores them.
+    pub fn cache_in(mut self, bucket: &Bucket, prefix: &str) -> Self {
+        self.cache_location = Some(Expr::join("/", [bucket.name(), prefix.into()]));
+        self
     }
 
     pub fn env(mut self, name: &str, value: impl Into<Expr>) -> Self {
@@ -74,6 +84,10 @@ impl Project {
         logs.skip_check("CKV_AWS_158", "CloudWatch Logs encrypts log data at rest by default; build logs hold no data.");
         role.allow(&["logs:CreateLogStream", "logs:PutLogEvents"], [logs.get_att("Arn")]);
         let variables: Vec<Value> = props.environment.into_iter().map(|(name, value)| json!({ "Name": name, "Value": value })).collect();
+        let cache = match props.cache_location {
+            Some(location) => json!({ "Type": "S3", "Location": location }),
+            None => json!({ "Type": "NO_CACHE" }),
+        };
         let resource = stack.resource(
             &id,
             "AWS::CodeBuild::Project",
@@ -89,6 +103,7 @@ impl Project {
                     "EnvironmentVariables": variables
                 },
                 "TimeoutInMinutes": props.timeout_minutes,
+                "Cache": cache,
                 "LogsConfig": { "CloudWatchLogs": { "Status": "ENABLED", "GroupName": logs.reference() } }
             }),
         );
@@ -306,7 +321,7 @@ impl Pipeline {
             configuration["TemplateConfiguration"] = json!(path);
         }
         if let Some(overrides) = deploy.parameter_overrides {
-            configuration["ParameterOverrides"] = json!(serde_json::to_string(&overrides).expect("JSON serializes"));
+            configuration["ParameterOverrides"] = parameter_overrides(&overrides);
         }
         if let Some(change_set) = deploy.change_set {
             configuration["ChangeSetName"] = change_set.into_value();
@@ -349,4 +364,11 @@ impl Pipeline {
             }),
         )
     }
+}
+
+/// CodePipeline takes the overrides as one JSON string; values naming the
+/// pipeline stack's parameters (`${NamePrefix}-test`) are substituted in it.
+fn parameter_overrides(overrides: &Value) -> Value {
+    let text = serde_json::to_string(overrides).expect("JSON serializes");
+    if text.contains("${") { Expr::sub(text).into() } else { json!(text) }
 }

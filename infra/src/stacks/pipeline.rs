@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{PROD, TEST};
+use super::{DEFAULT_NAME_PREFIX, NAME_PREFIX, PROD, TEST};
 use crate::expr::Expr;
 use crate::iam::{Grantee, Role};
 use crate::resources::delivery::{Deploy, DeployMode, Pipeline, Project, ProjectProps, connection};
@@ -23,10 +23,19 @@ pub fn stack() -> Stack {
         stack.parameter("RepositoryId", Parameter::string("The repository, as owner/name.").pattern("^[\\w.-]+/[\\w.-]+$", "owner/name"));
     let branch = stack.parameter("BranchName", Parameter::string("The branch that deploys.").default_value("main"));
     let email = stack.parameter("ApprovalEmail", Parameter::string("Who is asked to approve each production change."));
+    // No hyphen, so that `<prefix>-*` in the deploy role's patterns matches
+    // no other deployment's names, and the database name can be derived;
+    // 16 characters keep the connection's name within its 32.
+    stack.parameter(
+        NAME_PREFIX,
+        Parameter::string("Starts every name: the pipeline, its bucket, the stacks <prefix>-test and <prefix>-prod and their databases. One per inlet in an account.")
+            .default_value(DEFAULT_NAME_PREFIX)
+            .pattern("^[a-z][a-z0-9]{1,15}$", "2 to 16 lowercase letters and digits, starting with a letter"),
+    );
 
-    let artifacts = Bucket::new(&stack, "ArtifactBucket", "inlet-pipeline-${AWS::AccountId}-${AWS::Region}");
+    let artifacts = Bucket::new(&stack, "ArtifactBucket", "${NamePrefix}-pipeline-${AWS::AccountId}-${AWS::Region}");
     artifacts.expire("expire-function-zips", "lambda/", 90);
-    let repo_connection = connection(&stack, "RepositoryConnection", Expr::sub("inlet-${AWS::Region}"), "GitHub");
+    let repo_connection = connection(&stack, "RepositoryConnection", Expr::sub("${NamePrefix}-${AWS::Region}"), "GitHub");
     let approvals = Topic::new(&stack, "ApprovalTopic", "inlet approvals");
     approvals.subscribe_email("ApprovalSubscription", email);
 
@@ -37,7 +46,8 @@ pub fn stack() -> Stack {
         &stack,
         "Build",
         ProjectProps::arm("Runs the tests, builds the arm64 functions with cargo-lambda and synthesizes the templates.", "buildspec.yaml")
-            .env("ARTIFACT_BUCKET", artifacts.name()),
+            .env("ARTIFACT_BUCKET", artifacts.name())
+            .cache_in(&artifacts, "build-cache"),
     );
     artifacts.grant_read(&build, "*");
     artifacts.grant_write(&build, "*");
@@ -52,7 +62,7 @@ pub fn stack() -> Stack {
     );
     artifacts.grant_read(&smoke, "*");
     let test_bucket = |kind: &str, objects: &str| {
-        Expr::sub(format!("arn:${{AWS::Partition}}:s3:::{}-{kind}-${{AWS::AccountId}}-${{AWS::Region}}{objects}", TEST.stack_name))
+        Expr::sub(format!("arn:${{AWS::Partition}}:s3:::{}-{kind}-${{AWS::AccountId}}-${{AWS::Region}}{objects}", TEST.stack_name()))
     };
     let smoke_role = smoke.role();
     smoke_role.allow(&["s3:PutObject"], [test_bucket("input", "/in/*")]);
@@ -61,24 +71,29 @@ pub fn stack() -> Stack {
     smoke_role.allow(&["s3:PutObject", "s3:AbortMultipartUpload"], [test_bucket("athena", "/results/*")]);
     smoke_role.allow(
         &["athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults", "athena:GetWorkGroup"],
-        [Expr::sub(format!("arn:${{AWS::Partition}}:athena:${{AWS::Region}}:${{AWS::AccountId}}:workgroup/{}", TEST.stack_name))],
+        [Expr::sub(format!("arn:${{AWS::Partition}}:athena:${{AWS::Region}}:${{AWS::AccountId}}:workgroup/{}", TEST.stack_name()))],
     );
     smoke_role.allow(
         &["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:GetPartitions"],
         [
             Expr::sub("arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:catalog"),
-            Expr::sub(format!("arn:${{AWS::Partition}}:glue:${{AWS::Region}}:${{AWS::AccountId}}:database/{}", TEST.glue_database)),
-            Expr::sub(format!("arn:${{AWS::Partition}}:glue:${{AWS::Region}}:${{AWS::AccountId}}:table/{}/*", TEST.glue_database)),
+            Expr::sub(format!("arn:${{AWS::Partition}}:glue:${{AWS::Region}}:${{AWS::AccountId}}:database/{}", TEST.glue_database())),
+            Expr::sub(format!("arn:${{AWS::Partition}}:glue:${{AWS::Region}}:${{AWS::AccountId}}:table/{}/*", TEST.glue_database())),
         ],
     );
 
     let stack_arn =
         |name: &str| Expr::sub(format!("arn:${{AWS::Partition}}:cloudformation:${{AWS::Region}}:${{AWS::AccountId}}:stack/{name}/*"));
-    let code = json!({
-        "CodeBucket": { "Fn::GetParam": [BUILD, "build/code.json", "CodeBucket"] },
-        "CodePrefix": { "Fn::GetParam": [BUILD, "build/code.json", "CodePrefix"] }
-    });
-    let cleaner_stack = format!("{}-cleaner", TEST.stack_name);
+    let parameters = |deployment: &super::Deployment| {
+        json!({
+            "NamePrefix": deployment.stack_name(),
+            "GlueDatabaseName": deployment.glue_database(),
+            "CodeBucket": { "Fn::GetParam": [BUILD, "build/code.json", "CodeBucket"] },
+            "CodePrefix": { "Fn::GetParam": [BUILD, "build/code.json", "CodePrefix"] }
+        })
+    };
+    let test_stack = TEST.stack_name();
+    let cleaner_stack = format!("{test_stack}-cleaner");
 
     let mut pipeline = Pipeline::new(&stack, "Pipeline", &artifacts, &deploy_role);
     let source = pipeline.source("Source", &repo_connection, repository, branch, SOURCE);
@@ -86,17 +101,17 @@ pub fn stack() -> Stack {
     let test_stage = vec![
         pipeline.deploy(
             "DeployTestStack",
-            Deploy::new(DeployMode::ReplaceOnFailure, TEST.stack_name.into())
+            Deploy::new(DeployMode::ReplaceOnFailure, Expr::sub(&test_stack))
                 .template(BUILD, "cloudformation/lambda.cfn.yaml")
                 .configuration(BUILD, &format!("config/{}.json", TEST.configuration_file()))
-                .overrides(code.clone())
+                .overrides(parameters(&TEST))
                 .namespace("TestStack"),
-            stack_arn(TEST.stack_name),
+            stack_arn(&test_stack),
             1,
         ),
         pipeline.deploy(
             "ArmTestCleaner",
-            Deploy::new(DeployMode::CreateUpdate, cleaner_stack.as_str().into())
+            Deploy::new(DeployMode::CreateUpdate, Expr::sub(&cleaner_stack))
                 .template(BUILD, "cloudformation/clean-test-files.cfn.yaml")
                 .overrides(json!({
                     "ServiceToken": "#{TestStack.CleanTestFilesFunctionArn}",
@@ -123,32 +138,33 @@ pub fn stack() -> Stack {
             "The test stack passed its smoke test. Approve to clean it up and change production.",
             3,
         ),
-        pipeline.deploy("CleanTestFiles", Deploy::new(DeployMode::DeleteOnly, cleaner_stack.as_str().into()), stack_arn(&cleaner_stack), 4),
-        pipeline.deploy("DeleteTestStack", Deploy::new(DeployMode::DeleteOnly, TEST.stack_name.into()), stack_arn(TEST.stack_name), 5),
+        pipeline.deploy("CleanTestFiles", Deploy::new(DeployMode::DeleteOnly, Expr::sub(&cleaner_stack)), stack_arn(&cleaner_stack), 4),
+        pipeline.deploy("DeleteTestStack", Deploy::new(DeployMode::DeleteOnly, Expr::sub(&test_stack)), stack_arn(&test_stack), 5),
     ];
-    let change_set: Expr = format!("{}-changes", PROD.stack_name).into();
+    let prod_stack = PROD.stack_name();
+    let change_set = Expr::sub(format!("{prod_stack}-changes"));
     let prod_stage = vec![
         pipeline.deploy(
             "CreateChangeSet",
-            Deploy::new(DeployMode::ChangeSetReplace, PROD.stack_name.into())
+            Deploy::new(DeployMode::ChangeSetReplace, Expr::sub(&prod_stack))
                 .template(BUILD, "cloudformation/lambda.cfn.yaml")
                 .configuration(BUILD, &format!("config/{}.json", PROD.configuration_file()))
-                .overrides(code)
+                .overrides(parameters(&PROD))
                 .change_set(change_set.clone()),
-            stack_arn(PROD.stack_name),
+            stack_arn(&prod_stack),
             1,
         ),
         pipeline.deploy(
             "ExecuteChangeSet",
-            Deploy::new(DeployMode::ChangeSetExecute, PROD.stack_name.into()).change_set(change_set),
-            stack_arn(PROD.stack_name),
+            Deploy::new(DeployMode::ChangeSetExecute, Expr::sub(&prod_stack)).change_set(change_set),
+            stack_arn(&prod_stack),
             2,
         ),
     ];
     pipeline.stage("Source", vec![source]).stage("Build", vec![build_action]).stage("TestStage", test_stage).stage("ProdStage", prod_stage);
-    pipeline.finish().set("Name", "inlet");
+    pipeline.finish().set("Name", Expr::sub("${NamePrefix}"));
 
-    stack.output("PipelineName", "The pipeline; `aws codepipeline get-pipeline-state --name inlet`.", Expr::reference("Pipeline"), None);
+    stack.output("PipelineName", "The pipeline; `aws codepipeline get-pipeline-state --name <this>`.", Expr::reference("Pipeline"), None);
     stack.output("ArtifactBucketName", "Pipeline artifacts and function zips.", artifacts.name(), None);
     stack.output(
         "ConnectionArn",
@@ -160,7 +176,9 @@ pub fn stack() -> Stack {
 }
 
 /// The role CloudFormation deploys the app stacks with. It may manage only
-/// resources whose names start with `inlet`, and read the function zips.
+/// resources whose names start with `<NamePrefix>-` (the two stacks' names
+/// do, and CloudFormation names their resources after the stack) and the
+/// two databases, and read the function zips.
 ///
 /// Its actions are service-wide (`s3:*`, `sqs:*`, …) on purpose: creating,
 /// updating and deleting a bucket alone touches some thirty S3 actions
@@ -173,9 +191,9 @@ fn deploy_role(stack: &Stack, artifacts: &Bucket) -> Role {
         Expr::sub(format!("arn:${{AWS::Partition}}:{service}:${{AWS::Region}}:${{AWS::AccountId}}:{resource}"))
     };
     artifacts.grant_read(&role, "lambda/*");
-    role.allow(&["s3:*"], [Expr::sub("arn:${AWS::Partition}:s3:::inlet-*")]);
-    role.allow(&["sqs:*"], [arn("sqs", "inlet-*")]);
-    role.allow(&["lambda:*"], [arn("lambda", "function:inlet-*"), arn("lambda", "event-source-mapping:*")]);
+    role.allow(&["s3:*"], [Expr::sub("arn:${AWS::Partition}:s3:::${NamePrefix}-*")]);
+    role.allow(&["sqs:*"], [arn("sqs", "${NamePrefix}-*")]);
+    role.allow(&["lambda:*"], [arn("lambda", "function:${NamePrefix}-*"), arn("lambda", "event-source-mapping:*")]);
     role.allow_if(
         &[
             "lambda:CreateEventSourceMapping",
@@ -184,12 +202,17 @@ fn deploy_role(stack: &Stack, artifacts: &Bucket) -> Role {
             "lambda:UpdateEventSourceMapping",
         ],
         [Expr::literal("*")],
-        json!({ "ArnLike": { "lambda:FunctionArn": arn("lambda", "function:inlet-*") } }),
+        json!({ "ArnLike": { "lambda:FunctionArn": arn("lambda", "function:${NamePrefix}-*") } }),
     );
-    role.allow(&["logs:*"], [arn("logs", "log-group:inlet-*")]);
-    role.allow(&["dynamodb:*"], [arn("dynamodb", "table/inlet-*")]);
-    role.allow(&["glue:*"], [arn("glue", "catalog"), arn("glue", "database/inlet*"), arn("glue", "table/inlet*/*")]);
-    role.allow(&["athena:*"], [arn("athena", "workgroup/inlet-*")]);
+    role.allow(&["logs:*"], [arn("logs", "log-group:${NamePrefix}-*")]);
+    role.allow(&["dynamodb:*"], [arn("dynamodb", "table/${NamePrefix}-*")]);
+    let mut glue = vec![arn("glue", "catalog")];
+    for deployment in [TEST, PROD] {
+        let database = deployment.glue_database();
+        glue.extend([arn("glue", &format!("database/{database}")), arn("glue", &format!("table/{database}/*"))]);
+    }
+    role.allow(&["glue:*"], glue);
+    role.allow(&["athena:*"], [arn("athena", "workgroup/${NamePrefix}-*")]);
     role.allow(
         &[
             "iam:GetRole",
@@ -203,11 +226,11 @@ fn deploy_role(stack: &Stack, artifacts: &Bucket) -> Role {
             "iam:TagRole",
             "iam:UntagRole",
         ],
-        [Expr::sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/inlet-*")],
+        [Expr::sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${NamePrefix}-*")],
     );
     role.allow_if(
         &["iam:PassRole"],
-        [Expr::sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/inlet-*")],
+        [Expr::sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${NamePrefix}-*")],
         json!({ "StringEquals": { "iam:PassedToService": "lambda.amazonaws.com" } }),
     );
     role

@@ -38,6 +38,7 @@ pub struct AthenaRows {
 }
 
 /// Where Athena runs a query.
+#[cfg_attr(not(feature = "aws"), allow(dead_code, reason = "only the AWS backend reads it"))]
 pub struct AthenaTarget<'a> {
     pub database: &'a str,
     pub workgroup: &'a str,
