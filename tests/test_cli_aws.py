@@ -150,3 +150,27 @@ def test_an_unknown_stack_is_named_with_what_to_check(inlet, moto):
     refused = aws_run(inlet, moto, "--stack", "no-such-stack", "tables", check=False)
     assert refused.returncode == 2, refused
     assert '"no-such-stack"' in refused.stderr and "describe-stacks --stack-name no-such-stack" in refused.stderr, refused.stderr
+
+
+def test_redrive_dlq_moves_dead_letters_back_to_their_queue(inlet, moto):
+    sqs = client("sqs", moto)
+    dlq = sqs.create_queue(QueueName="runner-dead-letters")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    source = sqs.create_queue(
+        QueueName="runner",
+        Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"})},
+    )["QueueUrl"]
+    bodies = {f'{{"poison": {n}}}' for n in range(3)}
+    for body in bodies:
+        sqs.send_message(QueueUrl=dlq, MessageBody=body)
+
+    out = aws_run(inlet, moto, "redrive", "--dlq", dlq).stdout
+    assert "3 messages moved back to" in out and source.rsplit("/", 1)[1] in out, out
+    moved = []
+    for _ in range(5):
+        batch = sqs.receive_message(QueueUrl=source, MaxNumberOfMessages=10).get("Messages", [])
+        moved += [m["Body"] for m in batch]
+        if len(moved) >= 3:
+            break
+    assert set(moved) == bodies and len(moved) == 3, moved
+    assert not sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages"), "the DLQ still holds messages"
