@@ -7,6 +7,7 @@ import contextlib
 import http.server
 import io
 import json
+import os
 import re
 import subprocess
 import threading
@@ -324,6 +325,93 @@ def test_two_deployments_live_side_by_side_in_one_account(moto, tmp_path):
         assert written and all(k.startswith("asx_eod/") or not k.endswith(".parquet") for k in written), written
         done = [o["Key"] for o in s3.list_objects_v2(Bucket=deployed["outputs"]["InputBucketName"], Prefix="done/asx/")["Contents"]]
         assert done == ["done/asx/asx_eod_20201201.csv"]
+
+
+class Functions:
+    """The stack's event source mappings, played by the test: hands each
+    queue's messages to its function under the emulator, and counts the
+    runner's loads and unzip's expansions per input."""
+
+    def __init__(self, sqs, emulator, deployed, tmp_path):
+        self.sqs, self.emulator, self.tmp_path = sqs, emulator, tmp_path
+        queue = lambda name: deployed["resources"][name]["PhysicalResourceId"]
+        self.routes = [("pipeline-runner", queue("PipelineRunnerQueue")), ("unzip", queue("UnzipQueue")), ("partitioner", queue("PartitionerQueue"))]
+        self.runs = {}
+
+    def pump_once(self):
+        """One pass over the queues; whether any message was handed on."""
+        handed = False
+        for function, url in self.routes:
+            messages = [m for m in take(self.sqs, url) if "s3:TestEvent" not in m["Body"]]
+            if not messages:
+                continue
+            handed = True
+            answer = invoke(self.emulator, function, sqs_event(messages), self.tmp_path)
+            assert answer["batchItemFailures"] == [], answer
+            for result in answer.get("results", []):
+                if result.get("outcome") in ("loaded", "expanded"):
+                    source = result["source"].split("/", 3)[3]
+                    self.runs[source] = self.runs.get(source, 0) + 1
+        return handed
+
+    def serve_while(self, process, seconds):
+        deadline = time.time() + seconds
+        while process.poll() is None and time.time() < deadline:
+            if not self.pump_once():
+                time.sleep(0.3)
+        while self.pump_once():  # what the last loads sent the partitioner
+            pass
+
+
+def parquet_rows(s3, bucket, prefix):
+    import pyarrow.parquet as pq
+
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", []) if o["Key"].endswith(".parquet")]
+    return sum(pq.ParquetFile(io.BytesIO(s3.get_object(Bucket=bucket, Key=k)["Body"].read())).metadata.num_rows for k in keys)
+
+
+def test_ingest_wait_leaves_each_file_to_the_stack_once_and_here_goes_around_it(moto, tmp_path, inlet):
+    """`ingest --wait` uploads to in/ and follows the functions to the end:
+    each file is processed once, by the stack, and the summary is the local
+    one. `--here` processes in the CLI through direct/, which triggers
+    nothing, and the same file dropped later through in/ adds no rows."""
+    endpoint = moto["endpoint"]
+    s3, sqs, glue = (client(s, endpoint) for s in ("s3", "sqs", "glue"))
+    if CODE_BUCKET not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
+        upload_function_code(s3)
+    deployed = create_app_stack(moto, "gamma-test", "gamma_test")
+    input_bucket, output_bucket = deployed["outputs"]["InputBucketName"], deployed["outputs"]["OutputBucketName"]
+    asx, buoy = REPO / "data" / "asx_eod_20201201.csv", REPO / "data" / "buoy.z05.00.20210115.000000.zip"
+    command = [str(inlet.binary), "--endpoint", endpoint, "--stack", "gamma-test", "--database", "gamma_test", "ingest"]
+    env = {**os.environ, **CREDENTIALS, "INLET_STATE_DIR": str(inlet.state_dir)}
+    with lambda_emulator(endpoint, function_environment(deployed), tmp_path) as emulator:
+        answer_create_folders(moto, deployed, emulator, tmp_path)
+        functions = Functions(sqs, emulator, deployed, tmp_path)
+        waiting = subprocess.Popen([*command, "--wait", "--timeout", "600", asx, buoy], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        functions.serve_while(waiting, 900)
+        out, err = waiting.communicate(timeout=30)
+        assert waiting.returncode == 0, f"{out}\n{err}"
+        members = [k for k in functions.runs if k.startswith("in/buoy.z05.00.20210115.000000/")]
+        assert len(members) == 4 and functions.runs == {"in/asx_eod_20201201.csv": 1, "in/buoy.z05.00.20210115.000000.zip": 1, **{m: 1 for m in members}}, functions.runs
+        assert "asx_eod_20201201.csv: asx_eod → asx_eod: 150 rows written, 0 rejected, 1 partition: year=2020/month=12" in out, out
+        assert "buoy.z05.00.20210115.000000.zip: archive, 4 members" in out, out
+        assert "6 inputs: 5 loaded, 0 failed" in out, out
+        assert [p["Values"] for p in glue.get_partitions(DatabaseName="gamma_test", TableName="asx_eod")["Partitions"]] == [["2020", "12"]]
+
+        here = subprocess.run([*command, "--here", asx], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+        assert here.returncode == 0 and "150 rows written" in here.stdout, here.stdout + here.stderr
+        runs_before = dict(functions.runs)
+        while functions.pump_once():
+            pass
+        assert functions.runs == runs_before, "nothing reached the stack's runner"
+        assert not s3.list_objects_v2(Bucket=input_bucket, Prefix="direct/").get("Contents")
+        assert parquet_rows(s3, output_bucket, "asx_eod/") == 150
+
+        s3.upload_file(str(asx), input_bucket, "in/asx_eod_20201201.csv")
+        while functions.pump_once():
+            pass
+        assert functions.runs["in/asx_eod_20201201.csv"] == 2
+        assert parquet_rows(s3, output_bucket, "asx_eod/") == 150, "the file loaded here and through in/ is one source"
 
 
 def carry_files_through_the_app_stack(moto, tmp_path, stack_exit, inlet):

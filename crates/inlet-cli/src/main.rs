@@ -29,6 +29,7 @@ const AFTER_HELP: &str = "Examples:
   inlet rejects a2e_buoy_wind --check fail_max  # rows a check rejected, with their lines
   inlet failed --stage convert --since 1d    # what failed and why
   inlet redrive --all                        # try failed inputs again
+  inlet --stack inlet-prod ingest --wait day/  # upload to a deployment, follow its functions
   inlet repair                               # rebuild the catalog from the output files
   inlet harvest --dry-run --at 2021-01-15T00:00:00Z  # the URLs a scheduled run would fetch
   inlet download asx_eod                     # fetch a source's new files and ingest them
@@ -62,7 +63,10 @@ enum LogFormat {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Load files or folders: archives are expanded, each file is routed,
-    /// converted and registered. Exits non-zero when any input failed.
+    /// converted and registered. With --stack the files go to the stack's
+    /// in/ for its functions to process (--wait follows them to the end,
+    /// --here processes them in this process instead). Exits non-zero when
+    /// any input failed.
     Ingest(commands::ingest::Args),
     /// Run SQL over the catalog's tables (DataFusion). Partition columns work
     /// in WHERE and prune whole folders.

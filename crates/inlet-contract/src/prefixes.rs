@@ -9,6 +9,11 @@ pub const FAILED: &str = "failed/";
 /// Where the downloader streams a fetched file before deciding whether it is
 /// new. No notification watches it: only what moves on to `in/` is ingested.
 pub const STAGING: &str = "staging/";
+/// Where `inlet ingest --here` puts a file it processes itself. No
+/// notification watches it, so no function processes the file a second time;
+/// names and manifests count it as `in/<name>`, so a later upload of the same
+/// file through `in/` replaces its rows instead of adding to them.
+pub const DIRECT: &str = "direct/";
 /// The folders a new input bucket starts with.
 pub const INPUT_FOLDERS: [&str; 3] = [INBOX, DONE, FAILED];
 

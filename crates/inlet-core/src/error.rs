@@ -6,12 +6,12 @@
 //! a malformed file, a bad definition) is filed in `failed/` at once: retrying
 //! would fail the same way.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The error type a backend keeps as the source of its own.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorClass {
     /// Trying again later may succeed.

@@ -7,14 +7,22 @@
 
 use sha2::{Digest, Sha256};
 
-pub use inlet_contract::prefixes::{ARCHIVE_MANIFESTS, BOOKKEEPING, DONE, FAILED, INBOX, MANIFESTS, RUN_FOLDER};
+pub use inlet_contract::prefixes::{ARCHIVE_MANIFESTS, BOOKKEEPING, DIRECT, DONE, FAILED, INBOX, MANIFESTS, RUN_FOLDER};
 
 use crate::partition::Partition;
 use crate::pipeline::Compression;
 
 /// `in/a/b.csv` → `a/b.csv`: the key relative to the lifecycle prefix it is under.
 pub fn relative_key(key: &str) -> &str {
-    [INBOX, DONE, FAILED].iter().find_map(|prefix| key.strip_prefix(prefix)).unwrap_or(key)
+    [INBOX, DIRECT, DONE, FAILED].iter().find_map(|prefix| key.strip_prefix(prefix)).unwrap_or(key)
+}
+
+/// `direct/a/b.csv` → `in/a/b.csv`: the key an input counts as, wherever it
+/// is in its lifecycle. Routing, row provenance and manifests use it, so a
+/// file processed by `inlet ingest --here` is the same source as the same
+/// file dropped into `in/`.
+pub fn identity_key(key: &str) -> String {
+    format!("{INBOX}{}", relative_key(key))
 }
 
 /// The key of `key` once moved under `prefix` (`done/` or `failed/`).
@@ -84,6 +92,14 @@ mod tests {
         assert_eq!(lifecycle_key("in/a/b c.csv", DONE), "done/a/b c.csv");
         assert_eq!(lifecycle_key("in/x.zip", FAILED), "failed/x.zip");
         assert_eq!(error_document_key("failed/x.zip"), "failed/x.zip.error.json");
+        assert_eq!(lifecycle_key("direct/a/b.csv", DONE), "done/a/b.csv");
+    }
+
+    #[test]
+    fn a_direct_input_is_the_same_source_as_its_inbox_twin() {
+        assert_eq!(identity_key("direct/a/b.csv"), "in/a/b.csv");
+        assert_eq!(identity_key("in/a/b.csv"), "in/a/b.csv");
+        assert_eq!(source_id("input", "direct/a.csv"), source_id("input", "in/a.csv"));
     }
 
     #[test]

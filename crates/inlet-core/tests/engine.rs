@@ -171,3 +171,48 @@ async fn a_duplicate_delivery_after_processing_is_a_no_op() {
     assert_eq!(h.keys("input", "").await, ["done/asx_eod_a.csv"], "no spurious failed/ entry");
     assert_eq!(h.parquet_rows("asx_eod").await, 3);
 }
+
+#[tokio::test]
+async fn a_file_processed_from_direct_is_the_same_source_as_its_inbox_twin() {
+    let h = harness();
+    let archive = zip_of(&[("asx_eod_z.csv", ASX.as_bytes())]);
+    h.drop_bytes("direct/asx_eod_a.csv", ASX.as_bytes()).await;
+    h.drop_bytes("direct/batch.zip", &archive).await;
+    let direct = [h.run("direct/asx_eod_a.csv").await, h.run("direct/batch.zip").await].concat();
+    assert_eq!(
+        loaded(&direct).iter().map(|r| r.source.as_str()).collect::<Vec<_>>(),
+        ["s3://input/in/asx_eod_a.csv", "s3://input/in/batch/asx_eod_z.csv"]
+    );
+    let files = h.keys("output", "asx_eod/").await;
+    assert_eq!(h.parquet_rows("asx_eod").await, 6);
+
+    // The same files dropped later through in/ replace their rows in place.
+    h.drop_bytes("in/asx_eod_a.csv", ASX.as_bytes()).await;
+    h.drop_bytes("in/batch.zip", &archive).await;
+    h.run("in/asx_eod_a.csv").await;
+    let again = h.run("in/batch.zip").await;
+    let Outcome::Expanded { unchanged, .. } = &again[0] else { panic!("{again:?}") };
+    assert_eq!(unchanged, &["in/batch/asx_eod_z.csv"], "the member loaded from direct/ counts as loaded");
+    assert_eq!(h.keys("output", "asx_eod/").await, files);
+    assert_eq!(h.parquet_rows("asx_eod").await, 6, "no row doubled");
+    assert_eq!(h.keys("input", "").await, ["done/asx_eod_a.csv", "done/batch.zip", "done/batch/asx_eod_z.csv"]);
+}
+
+#[tokio::test]
+async fn what_processing_returned_can_be_read_back_from_the_bookkeeping() {
+    let h = harness();
+    h.drop_bytes("in/asx_eod_a.csv", ASX.as_bytes()).await;
+    h.drop_bytes("in/pack.zip", &zip_of(&[("asx_eod_p.csv", ASX.as_bytes())])).await;
+    h.drop_bytes("in/notes.txt", b"hello").await;
+    assert_eq!(h.engine.recorded_outcome("in/asx_eod_a.csv", None).await.unwrap(), None, "still to do");
+    for key in ["in/asx_eod_a.csv", "in/pack.zip", "in/notes.txt"] {
+        let returned = h.engine.process(key).await;
+        let recorded = h.engine.recorded_outcome(key, None).await.unwrap().expect("recorded");
+        match (&returned, &recorded) {
+            (Outcome::Failed(a), Outcome::Failed(b)) => assert_eq!((&a.error, a.stage, b.filed), (&b.error, b.stage, true)),
+            _ => assert_eq!(returned, recorded, "{key}"),
+        }
+    }
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
+    assert_eq!(h.engine.recorded_outcome("in/asx_eod_a.csv", Some(later)).await.unwrap(), None, "an older result is not this upload's");
+}

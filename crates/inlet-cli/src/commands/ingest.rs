@@ -11,6 +11,7 @@ use inlet_core::drive::{self, Processed, Progress};
 use inlet_core::storage::ObjectLocation;
 use inlet_core::{Engine, Outcome, Registrar, layout};
 
+use super::follow;
 use crate::state::State;
 
 #[derive(Debug, clap::Args)]
@@ -34,6 +35,43 @@ pub struct Args {
     /// Refuse archives that expand to more than this many MiB in all.
     #[arg(long, default_value_t = ArchiveLimits::default().max_total_bytes >> 20, value_name = "MIB")]
     max_expanded_mib: u64,
+
+    #[command(flatten)]
+    follow: follow::FollowArgs,
+
+    /// With --stack: process the files in this process instead of the
+    /// stack's functions. They go to direct/, which triggers nothing, and
+    /// count as in/<name>, so a later upload through in/ adds no rows.
+    #[arg(long, conflicts_with = "wait")]
+    here: bool,
+}
+
+/// Who processes what `ingest` uploads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Processor {
+    /// This process: always without a stack, and with --here.
+    Here,
+    /// The deployed stack's functions, triggered by the upload to in/;
+    /// followed until done when `wait` is set.
+    Stack { wait: Option<Duration> },
+}
+
+impl Processor {
+    /// Without a stack, inlet is the only processor; with one, the stack's
+    /// functions are, unless --here says otherwise.
+    pub fn of(state: &State, follow: &follow::FollowArgs, here: bool) -> anyhow::Result<Self> {
+        let wait = follow.wait(state)?;
+        Ok(if state.options.stack.is_none() || here { Processor::Here } else { Processor::Stack { wait } })
+    }
+
+    /// Where uploads go: a stack's in/ triggers its functions, so a file this
+    /// process handles itself goes around it.
+    fn upload_prefix(self, state: &State) -> &'static str {
+        match self {
+            Processor::Here if state.options.stack.is_some() => layout::DIRECT,
+            _ => layout::INBOX,
+        }
+    }
 }
 
 fn default_jobs() -> usize {
@@ -44,15 +82,31 @@ pub async fn run(state: &State, args: Args) -> anyhow::Result<ExitCode> {
     let limits =
         ArchiveLimits { max_ratio: args.max_expansion_ratio, max_total_bytes: args.max_expanded_mib << 20, ..ArchiveLimits::default() };
     let engine = state.engine(|config| config.archive_limits = limits)?;
+    let processor = Processor::of(state, &args.follow, args.here)?;
     sweep_scratch(state, &engine);
 
+    let (keys, missing) = upload(&engine, &args.paths, processor.upload_prefix(state)).await?;
+    let processed = match processor {
+        Processor::Here => process_keys(&engine, &state.registrar(), keys, args.jobs.max(1)).await,
+        Processor::Stack { wait } => match hand_over(state, &engine, keys, wait).await {
+            Some(processed) => processed,
+            None => return Ok(if missing > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }),
+        },
+    };
+    let code = report(state, &processed, args.json)?;
+    Ok(if missing > 0 { ExitCode::FAILURE } else { code })
+}
+
+/// Copies every file under `paths` into the input bucket below `prefix`.
+/// Returns the keys written and how many paths could not be read.
+async fn upload(engine: &Engine, paths: &[PathBuf], prefix: &str) -> anyhow::Result<(Vec<String>, usize)> {
     let mut keys = Vec::new();
     let mut missing = 0;
-    for path in &args.paths {
+    for path in paths {
         match collect_files(path) {
             Ok(files) => {
                 for (file, relative) in files {
-                    let key = format!("{}{relative}", layout::INBOX);
+                    let key = format!("{prefix}{relative}");
                     let location = ObjectLocation::new(&engine.config().input_bucket, &key);
                     engine
                         .store()
@@ -68,11 +122,28 @@ pub async fn run(state: &State, args: Args) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    Ok((keys, missing))
+}
 
-    let registrar = state.registrar();
-    let processed = process_keys(&engine, &registrar, keys, args.jobs.max(1)).await;
-    let code = report(state, &processed, args.json)?;
-    Ok(if missing > 0 { ExitCode::FAILURE } else { code })
+/// Leaves keys just placed in in/ to the stack's functions. With `wait`,
+/// follows them to the end and returns what became of each; without, says
+/// how to follow them and returns `None`.
+pub async fn hand_over(state: &State, engine: &Engine, keys: Vec<String>, wait: Option<Duration>) -> Option<Vec<Processed>> {
+    let Some(timeout) = wait else {
+        println!(
+            "{} input{} in {}: the stack's functions process {}. Add --wait to follow them to the end; `inlet failed` lists failures.",
+            keys.len(),
+            plural(keys.len()),
+            state.describe(&engine.config().input_bucket, layout::INBOX),
+            if keys.len() == 1 { "it" } else { "them" }
+        );
+        return None;
+    };
+    let mut uploads = Vec::with_capacity(keys.len());
+    for key in keys {
+        uploads.push(follow::Upload::stamped(engine, key).await);
+    }
+    Some(follow::follow(state, engine, uploads, timeout).await)
 }
 
 /// Prints what became of each input, as a summary or as JSON lines; fails

@@ -4,6 +4,7 @@ pub mod download;
 pub mod emr;
 pub mod explain;
 pub mod failed;
+pub mod follow;
 pub mod harvest;
 pub mod ingest;
 pub mod pipelines;

@@ -7,6 +7,8 @@ use inlet_contract::outputs;
 use inlet_core::drive;
 
 use super::failed::FilterArgs;
+use super::follow::FollowArgs;
+use super::ingest::Processor;
 use crate::state::State;
 
 #[derive(Debug, clap::Args)]
@@ -30,6 +32,9 @@ pub struct Args {
     #[arg(long)]
     json: bool,
 
+    #[command(flatten)]
+    follow: FollowArgs,
+
     /// Instead, move the messages of a dead-letter queue back to the queue
     /// they came from, so the functions try them again. Without a URL, every
     /// dead-letter queue of the --stack.
@@ -43,6 +48,8 @@ pub async fn run(state: &State, args: Args) -> anyhow::Result<ExitCode> {
         return move_dead_letters_back(state, url).await;
     }
     let engine = state.engine(|_| {})?;
+    // A stack's functions take what reaches its in/; only they should process it.
+    let processor = Processor::of(state, &args.follow, false)?;
     super::ingest::sweep_scratch(state, &engine);
     let failed: Vec<String> = if args.keys.is_empty() {
         super::failed::select(state, &args.filter).await?.into_iter().map(|f| f.key).collect()
@@ -57,7 +64,13 @@ pub async fn run(state: &State, args: Args) -> anyhow::Result<ExitCode> {
     let keys = drive::move_back(engine.store(), &engine.config().input_bucket, &failed)
         .await
         .map_err(|e| anyhow::anyhow!("{e}; `inlet failed` lists what can be redriven"))?;
-    let processed = super::ingest::process_keys(&engine, &state.registrar(), keys, args.jobs.max(1)).await;
+    let processed = match processor {
+        Processor::Here => super::ingest::process_keys(&engine, &state.registrar(), keys, args.jobs.max(1)).await,
+        Processor::Stack { wait } => match super::ingest::hand_over(state, &engine, keys, wait).await {
+            Some(processed) => processed,
+            None => return Ok(ExitCode::SUCCESS),
+        },
+    };
     super::ingest::report(state, &processed, args.json)
 }
 

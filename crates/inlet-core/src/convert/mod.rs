@@ -80,7 +80,7 @@ pub struct TableOutput {
     pub files: Vec<WrittenFile>,
 }
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RowCounts {
     pub rows_in: u64,
     pub rows_out: u64,

@@ -25,6 +25,17 @@ struct ArchiveManifest {
     source: String,
     /// Member key in the input bucket (`in/<stem>/<path>`) → its SHA-256.
     members: BTreeMap<String, String>,
+    /// What the expansion that wrote this manifest reported, so that a front
+    /// end that left the work to the deployed functions can show it and
+    /// follow the members (`ingest --wait`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expanded: Option<Outcome>,
+}
+
+/// The last expansion an archive manifest records; `None` when it is not
+/// readable or was written by a version that kept no record.
+pub(crate) fn recorded_expansion(manifest: &[u8]) -> Option<Outcome> {
+    serde_json::from_slice::<ArchiveManifest>(manifest).ok()?.expanded
 }
 
 impl Engine {
@@ -48,11 +59,16 @@ impl Engine {
             self.remove_source_outputs(gone).await.map_err(|p| p.at_member(gone))?;
             removed.push(gone.clone());
         }
-        self.write_document(&manifest_location, &ArchiveManifest { source: source.to_string(), members: current }).await?;
-
+        let identity = super::load::identity_of(source).to_string();
         let done_key = layout::lifecycle_key(&source.key, layout::DONE);
-        self.finish(source, version, &done_key).await?;
-        Ok(Outcome::Expanded { source: source.to_string(), done_key, members: written, unchanged, removed, skipped: expansion.skipped })
+        let outcome =
+            Outcome::Expanded { source: identity.clone(), done_key, members: written, unchanged, removed, skipped: expansion.skipped };
+        let manifest = ArchiveManifest { source: identity, members: current, expanded: Some(outcome.clone()) };
+        self.write_document(&manifest_location, &manifest).await?;
+
+        let Outcome::Expanded { done_key, .. } = &outcome else { unreachable!("built above") };
+        self.finish(source, version, done_key).await?;
+        Ok(outcome)
     }
 
     async fn expand_spooled(&self, source: &ObjectLocation, kind: ArchiveKind, spool: &Path, workdir: &Path) -> Result<Expansion, Problem> {
@@ -77,8 +93,8 @@ impl Engine {
         let (mut written, mut unchanged) = (Vec::new(), Vec::new());
         for member in &expansion.members {
             let key = format!("{folder}{}", member.path);
-            let hash = &current[&key];
-            let same_as_before = previous.members.get(&key) == Some(hash);
+            let hash = &current[&layout::identity_key(&key)];
+            let same_as_before = previous.members.get(&layout::identity_key(&key)) == Some(hash);
             if same_as_before && self.loaded_version(&key).await?.as_ref() == Some(hash) {
                 unchanged.push(key);
                 continue;
@@ -121,10 +137,11 @@ fn member_folder(archive_key: &str, stem: &str) -> String {
     }
 }
 
-/// Each member's key and the SHA-256 of its content.
+/// Each member's identity key (`in/<stem>/<path>`, also when expanded under
+/// `direct/`) and the SHA-256 of its content.
 async fn hash_members(expansion: &Expansion, folder: &str) -> Result<BTreeMap<String, String>, Problem> {
     let members: Vec<(String, std::path::PathBuf)> =
-        expansion.members.iter().map(|m| (format!("{folder}{}", m.path), m.file.clone())).collect();
+        expansion.members.iter().map(|m| (layout::identity_key(&format!("{folder}{}", m.path)), m.file.clone())).collect();
     tokio::task::spawn_blocking(move || {
         members
             .into_iter()

@@ -24,6 +24,10 @@ pub(super) struct Manifest {
     /// are deleted, so a run that dies mid-way leaves them findable.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stale: Vec<String>,
+    /// What the load that wrote `outputs` reported, so that a front end that
+    /// left the work to the deployed functions can show it (`ingest --wait`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<LoadReport>,
 }
 
 impl Manifest {
@@ -53,26 +57,31 @@ impl Engine {
         outputs.sort();
         let current: BTreeSet<&String> = outputs.iter().collect();
         let stale: Vec<String> = previous.all_outputs().filter(|k| !current.contains(k)).cloned().collect();
-        let manifest =
-            Manifest { source: source.to_string(), content_sha256: converted.content_sha256.clone(), outputs: outputs.clone(), stale };
+        let done_key = layout::lifecycle_key(&source.key, layout::DONE);
+        let report = report(source, route, converted, written, done_key, stale.len());
+        let manifest = Manifest {
+            source: report.source.clone(),
+            content_sha256: report.content_sha256.clone(),
+            outputs: outputs.clone(),
+            stale,
+            report: Some(report.clone()),
+        };
         if let Err(problem) = self.write_document(&manifest_location, &manifest).await {
             self.remove_new_outputs(&outputs, &previous).await;
             return Err(problem);
         }
         // Only now may the previous version's files go: until here a reader
         // sees the old rows, after here the new ones.
-        let replaced_files = manifest.stale.len();
         self.remove_stale(&manifest_location, manifest).await?;
 
-        let done_key = layout::lifecycle_key(&source.key, layout::DONE);
-        self.finish(source, version, &done_key).await?;
-        Ok(report(source, route, converted, written, done_key, replaced_files))
+        self.finish(source, version, &report.done_key).await?;
+        Ok(report)
     }
 
     /// Runs the pipeline's conversion over the object's body, off the async runtime.
     async fn convert(&self, source: &ObjectLocation, route: &Route, workdir: &std::path::Path) -> Result<Converted, Problem> {
         let (_, body) = self.store.get(source).await.map_err(|e| Problem::classified(Stage::Fetch, e))?;
-        let source_uri = source.to_string();
+        let source_uri = identity_of(source).to_string();
         let route = route.clone();
         let workdir = workdir.to_owned();
         let memory_budget_bytes = self.config.memory_budget_bytes;
@@ -186,7 +195,7 @@ fn report(
 ) -> LoadReport {
     let partitions: BTreeSet<String> = converted.data.files.iter().map(|f| f.partition.path()).collect();
     LoadReport {
-        source: source.to_string(),
+        source: identity_of(source).to_string(),
         done_key,
         pipeline: route.pipeline.name.clone(),
         table: route.table.clone(),
@@ -198,6 +207,12 @@ fn report(
         replaced_files,
         content_sha256: converted.content_sha256,
     }
+}
+
+/// Where an input counts as having arrived: `in/<name>`, also for a file
+/// that `inlet ingest --here` processed from `direct/`.
+pub(super) fn identity_of(source: &ObjectLocation) -> ObjectLocation {
+    source.with_key(layout::identity_key(&source.key))
 }
 
 /// A reader that remembers the I/O error its source gave, so a conversion

@@ -22,6 +22,7 @@
 
 mod expand;
 mod load;
+mod recorded;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -117,7 +118,7 @@ impl Failure {
 }
 
 /// What loading a file produced.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoadReport {
     pub source: String,
     pub done_key: String,
@@ -144,7 +145,7 @@ impl LoadReport {
 }
 
 /// The end state of one input.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Outcome {
     /// An archive whose members now wait in `in/`.
@@ -180,7 +181,7 @@ pub enum Outcome {
 }
 
 /// Why an input was left in place to be tried again.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Deferral {
     pub source: String,
     pub stage: Stage,
@@ -319,10 +320,11 @@ impl Engine {
             }
         };
         let version = version.as_deref();
+        let identity = layout::identity_key(&source.key);
         let (result, pipeline) = match kind {
-            InputKind::Archive if !self.pipelines.claims(&source.key) => (self.expand(source, version).await, None),
+            InputKind::Archive if !self.pipelines.claims(&identity) => (self.expand(source, version).await, None),
             InputKind::Unsupported => (Err(Problem::new(Stage::Route, inlet_contract::suffixes::unsupported_reason(&source.key))), None),
-            _ => match self.pipelines.route(&source.key) {
+            _ => match self.pipelines.route(&identity) {
                 Ok(route) => {
                     let name = route.pipeline.name.clone();
                     (self.load(source, version, &route).await.map(Outcome::Loaded), Some(name))
@@ -383,7 +385,7 @@ impl Engine {
             layout::INBOX
         );
         let failure = Failure {
-            source: source.to_string(),
+            source: load::identity_of(source).to_string(),
             failed_key: failed_key.clone(),
             stage: problem.stage,
             error: problem.error,
