@@ -31,6 +31,7 @@ const AFTER_HELP: &str = "Examples:
   inlet redrive --all                        # try failed inputs again
   inlet --stack inlet-prod ingest --wait day/  # upload to a deployment, follow its functions
   inlet repair                               # rebuild the catalog from the output files
+  inlet reprocess asx_eod --since 30d        # run a changed pipeline again over its inputs
   inlet harvest --dry-run --at 2021-01-15T00:00:00Z  # the URLs a scheduled run would fetch
   inlet download asx_eod                     # fetch a source's new files and ingest them
   inlet backfill --product cyi_exports --from 2024-01-01 --to 2024-01-31  # days on Spark
@@ -80,6 +81,9 @@ enum Command {
     Failed(commands::failed::Args),
     /// Move failed inputs back to in/ and process them again.
     Redrive(commands::redrive::Args),
+    /// Run a pipeline again over the inputs it loaded (in done/), after its
+    /// definition changed: each input's new rows replace its old ones.
+    Reprocess(commands::reprocess::Args),
     /// Register every output file the catalog is missing, reading tables,
     /// types and units from the files themselves.
     Repair(commands::repair::Args),
@@ -165,6 +169,7 @@ async fn run(options: state::StateOptions, command: Command) -> anyhow::Result<E
         Command::Failed(args) => commands::failed::run(&state, args).await,
         Command::Redrive(args) => commands::redrive::run(&state, args).await,
         Command::Repair(args) => commands::repair::run(&state, args).await,
+        Command::Reprocess(args) => commands::reprocess::run(&state, args).await,
         Command::Download(args) => commands::download::run(&state, args).await,
         Command::Backfill(args) => commands::emr::backfill(&state, args).await,
         Command::Runs(command) => commands::emr::runs(&state, command).await,

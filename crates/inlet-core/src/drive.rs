@@ -152,3 +152,39 @@ pub async fn move_back(store: &Arc<dyn ObjectStore>, bucket: &str, keys: &[Strin
     }
     Ok(moved)
 }
+
+/// The inputs in `done/` that `pipeline` loaded, moved there at or after
+/// `since` (any time when `None`): what `reprocess` runs again. An expanded
+/// archive is not one of them; its members are.
+pub async fn done_inputs_of(
+    store: &dyn ObjectStore,
+    pipelines: &crate::pipeline::PipelineSet,
+    bucket: &str,
+    pipeline: &str,
+    since: Option<SystemTime>,
+) -> Result<Vec<String>, StoreError> {
+    let mut found = Vec::new();
+    for meta in store.list(bucket, layout::DONE).await? {
+        let key = meta.location.key;
+        let recent = since.is_none_or(|since| meta.last_modified.is_some_and(|at| at >= since));
+        let routed_here = pipelines.route(&layout::identity_key(&key)).is_ok_and(|route| route.pipeline.name == pipeline);
+        if recent && routed_here && !key.ends_with('/') {
+            found.push(key);
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Moves processed inputs from `done/` back under `prefix` (`in/`, or
+/// `direct/` to go around a deployment's functions); returns their new keys.
+pub async fn move_done(store: &Arc<dyn ObjectStore>, bucket: &str, keys: &[String], prefix: &str) -> Result<Vec<String>, StoreError> {
+    let mut moved = Vec::new();
+    for key in keys {
+        let done = ObjectLocation::new(bucket, layout::lifecycle_key(key, layout::DONE));
+        let target = done.with_key(format!("{prefix}{}", layout::relative_key(key)));
+        store.rename(&done, &target, None).await?;
+        moved.push(target.key);
+    }
+    Ok(moved)
+}

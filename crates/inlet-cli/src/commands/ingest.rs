@@ -66,7 +66,7 @@ impl Processor {
 
     /// Where uploads go: a stack's in/ triggers its functions, so a file this
     /// process handles itself goes around it.
-    fn upload_prefix(self, state: &State) -> &'static str {
+    pub fn upload_prefix(self, state: &State) -> &'static str {
         match self {
             Processor::Here if state.options.stack.is_some() => layout::DIRECT,
             _ => layout::INBOX,

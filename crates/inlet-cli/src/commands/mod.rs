@@ -12,4 +12,5 @@ pub mod query;
 pub mod redrive;
 pub mod rejects;
 pub mod repair;
+pub mod reprocess;
 pub mod tables;
