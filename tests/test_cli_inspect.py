@@ -71,3 +71,14 @@ def test_failed_filters_by_stage_pipeline_and_time_and_redrive_prints_the_summar
     assert "1 input: 0 loaded, 1 failed; 0 rows written, 0 rejected." in summary, summary
     documents = [json.loads(line) for line in inlet.run("redrive", "--json", "unknown_thing.csv", check=False).stdout.splitlines() if line.startswith("{")]
     assert [(d["outcome"], d["stage"]) for d in documents] == [("failed", "route")], documents
+
+
+def test_every_log_line_about_an_input_carries_its_archives_correlation_id(inlet):
+    result = inlet.run("--log-format", "json", "-v", "ingest", REPO / "data" / "buoy.z05.00.20210115.000000.zip", REPO / "data" / "asx_eod_20201201.csv")
+    lines = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    about_inputs = [line for line in lines if "key" in line]
+    ids = {line["key"]: line.get("span", {}).get("correlation_id") for line in about_inputs}
+    assert len(ids) == 6 and None not in ids.values(), about_inputs
+    archive_id = ids["in/buoy.z05.00.20210115.000000.zip"]
+    assert {k for k, v in ids.items() if v == archive_id} == {k for k in ids if k.startswith("in/buoy.z05")}, ids
+    assert ids["in/asx_eod_20201201.csv"] != archive_id

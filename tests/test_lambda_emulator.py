@@ -102,12 +102,16 @@ def test_unzip_runner_and_partitioner_under_the_runtime_api(aws, emulator, tmp_p
     inputs = [o["Key"] for o in s3.list_objects_v2(Bucket="input")["Contents"]]
     assert all(k.startswith("done/") for k in inputs), inputs
 
-    # The functions log JSON lines with the request id and the row counts.
+    # The functions log JSON lines with the request id, the correlation id
+    # that the members carry from their archive, and the row counts.
     lines = [json.loads(l) for l in emulator["log"].read_text().splitlines() if l.startswith("{")]
+    spans = lambda line: {k: v for span in line.get("spans", []) for k, v in span.items()}
     loaded_logs = [l for l in lines if l.get("message") == "loaded"]
     assert len(loaded_logs) == len(members)
+    expanded = [spans(l)["correlation_id"] for l in lines if l.get("message") == "expanded"]
+    assert len(expanded) == 1 and {spans(l)["correlation_id"] for l in loaded_logs} == set(expanded), lines
     for line in loaded_logs:
-        assert line["span"]["requestId"]
+        assert spans(line)["requestId"]
         assert line["bucket"] == "input" and line["key"].startswith("in/buoy.z05")
         assert line["pipeline"] == "a2e_buoy_ingest" and line["rows_in"] == line["rows_out"] == 144 and line["rows_rejected"] == 0
         assert "duration_ms" in line

@@ -131,7 +131,8 @@ fn init_logging(format: LogFormat, verbose: u8) {
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.with_target(false).init(),
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).init(),
+        // The input's span carries its correlation id into each line.
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).with_span_list(false).init(),
     }
 }
 

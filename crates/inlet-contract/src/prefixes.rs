@@ -22,6 +22,9 @@ pub const INPUT_FOLDERS: [&str; 3] = [INBOX, DONE, FAILED];
 pub const BOOKKEEPING: &str = "_inlet/";
 /// What each source wrote, so a new version of it can replace its outputs.
 pub const MANIFESTS: &str = "_inlet/manifests/";
+/// Which archive each expanded member came from, so the member's processing
+/// carries the archive's correlation id.
+pub const ORIGINS: &str = "_inlet/origins/";
 /// Which members each archive held, so a new version can remove the gone ones.
 pub const ARCHIVE_MANIFESTS: &str = "_inlet/archives/";
 

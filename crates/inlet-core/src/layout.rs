@@ -7,7 +7,7 @@
 
 use sha2::{Digest, Sha256};
 
-pub use inlet_contract::prefixes::{ARCHIVE_MANIFESTS, BOOKKEEPING, DIRECT, DONE, FAILED, INBOX, MANIFESTS, RUN_FOLDER};
+pub use inlet_contract::prefixes::{ARCHIVE_MANIFESTS, BOOKKEEPING, DIRECT, DONE, FAILED, INBOX, MANIFESTS, ORIGINS, RUN_FOLDER};
 
 use crate::partition::Partition;
 use crate::pipeline::Compression;
@@ -76,6 +76,19 @@ pub fn rejects_table(table: &str) -> String {
 /// What one source wrote.
 pub fn manifest_key(source_id: &str) -> String {
     format!("{MANIFESTS}{source_id}.json")
+}
+
+/// Where an archive member's origin is recorded: the archive's correlation id.
+pub fn origin_key(source_id: &str) -> String {
+    format!("{ORIGINS}{source_id}.json")
+}
+
+/// The correlation id of an input that came on its own (not from an
+/// archive): the same for every delivery of one upload, so duplicates and
+/// retries of it share it, and new for a new upload of the same key.
+pub fn correlation_id(bucket: &str, key: &str, version: Option<&str>) -> String {
+    let digest = Sha256::digest(format!("{bucket}/{}\n{}", relative_key(key), version.unwrap_or_default()).as_bytes());
+    hex::encode(&digest[..8])
 }
 
 /// Which members one archive held.

@@ -14,6 +14,7 @@ use parquet::arrow::parquet_to_arrow_schema;
 use parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
 
 use crate::catalog::{self, Catalog, CatalogError, PartitionDefinition, TableDefinition};
+use crate::convert::CORRELATION_ID_METADATA;
 use crate::error::{Classify, ErrorClass};
 use crate::layout;
 use crate::partition::Partition;
@@ -39,6 +40,13 @@ impl OutputObject {
             return None;
         }
         Some(Self { key: key.to_owned(), table: table.to_owned(), partition })
+    }
+
+    /// The source id in the file's name (`part-<source id>-…`): which input
+    /// wrote it. Files of other writers give their whole name.
+    fn writer(&self) -> &str {
+        let name = self.key.rsplit('/').next().unwrap_or(&self.key);
+        name.strip_prefix("part-").and_then(|rest| rest.split('-').next()).unwrap_or(name)
     }
 }
 
@@ -75,6 +83,9 @@ pub struct RegisterReport {
     pub partitions_added: usize,
     /// Keys that are not output files (bookkeeping, other formats).
     pub ignored: Vec<String>,
+    /// The correlation ids of the inputs that wrote the files, from their
+    /// metadata, so the registration's log line joins theirs.
+    pub correlation_ids: BTreeSet<String>,
 }
 
 /// Registers output files' tables and partitions.
@@ -116,14 +127,16 @@ impl Registrar {
         }
         for (table, objects) in by_table {
             // Files written by one version of a pipeline share a schema; reading
-            // each distinct partition's first file covers schema drift cheaply.
-            let mut seen_partitions = BTreeSet::new();
+            // the first file of each source in each partition covers schema
+            // drift cheaply, and finds each writer's correlation id.
+            let mut seen = BTreeSet::new();
             let mut definition: Option<TableDefinition> = None;
             for object in &objects {
-                if !seen_partitions.insert(object.partition.clone()) && definition.is_some() {
+                if !seen.insert((object.partition.clone(), object.writer())) && definition.is_some() {
                     continue;
                 }
-                let incoming = self.definition_of(object).await?;
+                let (incoming, correlation_id) = self.definition_of(object).await?;
+                report.correlation_ids.extend(correlation_id);
                 definition = Some(match definition {
                     None => incoming,
                     Some(current) => current.merged_with(&incoming)?,
@@ -157,22 +170,25 @@ impl Registrar {
     }
 
     /// The table definition one output file implies.
-    async fn definition_of(&self, object: &OutputObject) -> Result<TableDefinition, RegisterError> {
+    /// The table definition one output file implies, and the correlation id
+    /// of the input that wrote it.
+    async fn definition_of(&self, object: &OutputObject) -> Result<(TableDefinition, Option<String>), RegisterError> {
         let location = ObjectLocation::new(&self.output_bucket, &object.key);
-        let (schema, pipeline) = self.read_schema(&location).await?;
+        let footer = self.read_footer(&location).await?;
         let table_location = format!("s3://{}/{}/", self.output_bucket, object.table);
-        Ok(TableDefinition::from_schema(
+        let definition = TableDefinition::from_schema(
             &self.database,
             &object.table,
             table_location,
-            &schema,
+            &footer.schema,
             &object.partition.keys(),
-            pipeline.as_deref(),
-        ))
+            footer.value("inlet.pipeline").as_deref(),
+        );
+        Ok((definition, footer.value(CORRELATION_ID_METADATA)))
     }
 
-    /// The Arrow schema and the writing pipeline, from the footer alone.
-    async fn read_schema(&self, location: &ObjectLocation) -> Result<(Schema, Option<String>), RegisterError> {
+    /// The Arrow schema and key-value metadata, from the footer alone.
+    async fn read_footer(&self, location: &ObjectLocation) -> Result<Footer, RegisterError> {
         let footer_error = |message: String| RegisterError::Footer { location: location.clone(), message };
         let size = self.store.head(location).await?.size;
         if size < 12 {
@@ -195,8 +211,21 @@ impl Registrar {
         let key_values = metadata.file_metadata().key_value_metadata();
         let schema =
             parquet_to_arrow_schema(metadata.file_metadata().schema_descr(), key_values).map_err(|e| footer_error(e.to_string()))?;
-        let pipeline = key_values.and_then(|kv| kv.iter().find(|k| k.key == "inlet.pipeline")).and_then(|k| k.value.clone());
-        Ok((schema, pipeline))
+        let key_values =
+            key_values.map(|kv| kv.iter().filter_map(|k| Some((k.key.clone(), k.value.clone()?))).collect()).unwrap_or_default();
+        Ok(Footer { schema, key_values })
+    }
+}
+
+/// What registration reads from an output file's footer.
+struct Footer {
+    schema: Schema,
+    key_values: BTreeMap<String, String>,
+}
+
+impl Footer {
+    fn value(&self, key: &str) -> Option<String> {
+        self.key_values.get(key).cloned()
     }
 }
 

@@ -216,3 +216,27 @@ async fn what_processing_returned_can_be_read_back_from_the_bookkeeping() {
     let later = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
     assert_eq!(h.engine.recorded_outcome("in/asx_eod_a.csv", Some(later)).await.unwrap(), None, "an older result is not this upload's");
 }
+
+#[tokio::test]
+async fn an_archives_members_carry_its_correlation_id_into_files_failures_and_registration() {
+    let h = harness();
+    h.drop_bytes("in/pack.zip", &zip_of(&[("asx_eod_p.csv", ASX.as_bytes()), ("notes.txt", b"hello")])).await;
+    h.drop_bytes("in/asx_eod_alone.csv", ASX.as_bytes()).await;
+    let outcomes = h.run("in/pack.zip").await;
+    let member = loaded(&outcomes)[0].clone();
+    let Some(Outcome::Failed(failure)) = outcomes.iter().find(|o| matches!(o, Outcome::Failed(_))) else { panic!("{outcomes:?}") };
+    assert_eq!(member.correlation_id.len(), 16);
+    assert_eq!(failure.correlation_id.as_deref(), Some(member.correlation_id.as_str()), "both members carry the archive's id");
+    let document = std::fs::read(h.root.join("buckets/input/failed/pack/notes.txt.error.json")).unwrap();
+    assert!(String::from_utf8(document).unwrap().contains(&member.correlation_id), "the error document holds it");
+
+    let alone = h.engine.process("in/asx_eod_alone.csv").await;
+    let Outcome::Loaded(alone) = alone else { panic!("{alone:?}") };
+    assert_ne!(alone.correlation_id, member.correlation_id, "an input of its own has its own id");
+    let registered = h.registrar.register(&member.files).await.unwrap();
+    assert_eq!(
+        registered.correlation_ids.iter().map(String::as_str).collect::<Vec<_>>(),
+        [member.correlation_id.as_str()],
+        "read back from the files' metadata"
+    );
+}

@@ -201,7 +201,7 @@ pub mod partitioner {
             // and a permanent one (a type conflict) ends in the DLQ, whose
             // alarm shows it, rather than being dropped.
             let report = registrar.register(&keys).await.map_err(|e| format!("{} ({:?})", e, e.class()))?;
-            tracing::info!(files = report.files, tables = ?report.tables, partitions_added = report.partitions_added, "registered");
+            tracing::info!(files = report.files, tables = ?report.tables, partitions_added = report.partitions_added, correlation_ids = ?report.correlation_ids, "registered");
             Ok(vec![serde_json::to_value(&report).expect("a report serializes")])
         })
         .await

@@ -49,7 +49,9 @@ where
 }
 
 /// JSON-lines logs on stdout, where Lambda collects them. The runtime's
-/// per-invocation span carries the request id into every line.
+/// per-invocation span carries the request id into every line, and the
+/// engine's per-input span the input's correlation id: the list of spans
+/// keeps both.
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
@@ -57,8 +59,8 @@ pub fn init_tracing() {
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
-        .with_current_span(true)
-        .with_span_list(false)
+        .with_current_span(false)
+        .with_span_list(true)
         .flatten_event(true)
         .with_target(false)
         .without_time()

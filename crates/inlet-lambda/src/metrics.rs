@@ -59,6 +59,7 @@ mod tests {
             rejects_files: vec![],
             replaced_files: 0,
             content_sha256: String::new(),
+            correlation_id: "c0ffee".into(),
         })
     }
 
@@ -92,6 +93,7 @@ mod tests {
                 line: None,
                 member: None,
                 retry: String::new(),
+                correlation_id: None,
                 filed: true,
             })
         };

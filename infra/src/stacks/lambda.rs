@@ -87,6 +87,7 @@ pub fn stack() -> Stack {
     input.grant_write(&unzip, &format!("{}*", prefixes::INBOX));
     output.grant_read(&unzip, &format!("{}*", prefixes::BOOKKEEPING));
     output.grant_write(&unzip, &format!("{}*", prefixes::ARCHIVE_MANIFESTS));
+    output.grant_write(&unzip, &format!("{}*", prefixes::ORIGINS));
     output.grant_delete(&unzip, "*");
     let unzip_queue = unzip.queue("UnzipQueue", 3, 1, 5);
 

@@ -167,12 +167,18 @@ pub struct ConvertTarget<'a> {
     pub location: Option<&'a str>,
     /// The source object, as it should appear in rejects and file metadata.
     pub source_uri: &'a str,
+    /// The input's correlation id, kept in each file's metadata.
+    pub correlation_id: &'a str,
     pub memory_budget_bytes: usize,
     /// The named groups of the pipeline trigger that matched the source's key.
     pub captures: &'a [(String, String)],
     /// Counts the source's bytes as they are read, for progress reports.
     pub bytes_read: Option<&'a AtomicU64>,
 }
+
+/// The Parquet key-value metadata entry that holds the writing input's
+/// correlation id.
+pub const CORRELATION_ID_METADATA: &str = "inlet.correlation_id";
 
 /// The schema of every `<table>_rejects` table. Names avoid `check`, `column`
 /// and `value`, which Hive DDL and some SQL engines reserve.
@@ -307,7 +313,11 @@ fn sink_options(target: &ConvertTarget<'_>) -> SinkOptions {
         target_file_bytes: pipeline.output.target_file_mib << 20,
         row_group_rows: pipeline.output.row_group_rows,
         memory_budget_bytes: target.memory_budget_bytes,
-        metadata: vec![("inlet.source".to_owned(), target.source_uri.to_owned()), ("inlet.pipeline".to_owned(), pipeline.name.clone())],
+        metadata: vec![
+            ("inlet.source".to_owned(), target.source_uri.to_owned()),
+            ("inlet.pipeline".to_owned(), pipeline.name.clone()),
+            (CORRELATION_ID_METADATA.to_owned(), target.correlation_id.to_owned()),
+        ],
     }
 }
 

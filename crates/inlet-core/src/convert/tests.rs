@@ -18,6 +18,7 @@ fn target_for(p: &Pipeline) -> ConvertTarget<'_> {
         table: "t",
         location: None,
         source_uri: "s3://i/x",
+        correlation_id: "c0ffee",
         memory_budget_bytes: DEFAULT_MEMORY_BUDGET,
         captures: &[],
         bytes_read: None,

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use super::{Engine, Outcome, Problem, Stage};
+use super::{Engine, Input, Origin, Outcome, Problem, Stage};
 use crate::archive::{self, ArchiveError, ArchiveKind, Expansion};
 use crate::layout;
 use crate::storage::ObjectLocation;
@@ -39,7 +39,8 @@ pub(crate) fn recorded_expansion(manifest: &[u8]) -> Option<Outcome> {
 }
 
 impl Engine {
-    pub(super) async fn expand(&self, source: &ObjectLocation, version: Option<&str>) -> Result<Outcome, Problem> {
+    pub(super) async fn expand(&self, input: &Input<'_>) -> Result<Outcome, Problem> {
+        let (source, version) = (input.source, input.version);
         let (kind, stem) = ArchiveKind::detect(source.file_name())
             .ok_or_else(|| Problem::new(Stage::Archive, format!("{} is not an archive inlet can expand", source.key)))?;
         let scratch = self.scratch(Stage::Fetch)?;
@@ -53,7 +54,7 @@ impl Engine {
         let previous: ArchiveManifest = self.read_document(&manifest_location).await?.unwrap_or_default();
         let current = hash_members(&expansion, &folder).await?;
 
-        let (written, unchanged) = self.write_members(source, &expansion, &folder, &current, &previous).await?;
+        let (written, unchanged) = self.write_members(input, &expansion, &folder, &current, &previous).await?;
         let mut removed = Vec::new();
         for gone in previous.members.keys().filter(|key| !current.contains_key(*key)) {
             self.remove_source_outputs(gone).await.map_err(|p| p.at_member(gone))?;
@@ -84,7 +85,7 @@ impl Engine {
     /// loaded. Returns the keys written and the keys left as they were.
     async fn write_members(
         &self,
-        source: &ObjectLocation,
+        input: &Input<'_>,
         expansion: &Expansion,
         folder: &str,
         current: &BTreeMap<String, String>,
@@ -99,6 +100,9 @@ impl Engine {
                 unchanged.push(key);
                 continue;
             }
+            let source = input.source;
+            // Before the member: its upload may start its processing at once.
+            self.record_origin(input, &key).await?;
             if let Err(e) = self.store.put_file(&source.with_key(&key), &member.file).await {
                 // Half an archive is worse than none: take back what was written.
                 for key in &written {
@@ -111,6 +115,15 @@ impl Engine {
             written.push(key);
         }
         Ok((written, unchanged))
+    }
+
+    /// Records that the member at `key` comes from this archive, so its
+    /// processing carries the archive's correlation id.
+    async fn record_origin(&self, archive: &Input<'_>, key: &str) -> Result<(), Problem> {
+        let origin =
+            Origin { correlation_id: archive.correlation_id.to_owned(), archive: super::load::identity_of(archive.source).to_string() };
+        let location = ObjectLocation::new(&self.config.output_bucket, layout::origin_key(&layout::source_id(&archive.source.bucket, key)));
+        self.write_document(&location, &origin).await
     }
 
     /// Copies the object to a local file, for archive formats that need to seek.

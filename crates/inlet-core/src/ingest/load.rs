@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 use tokio_util::io::SyncIoBridge;
 
-use super::{Engine, LoadReport, Problem, Stage};
+use super::{Engine, Input, LoadReport, Problem, Stage};
 use crate::convert::{self, ConvertTarget, Converted};
 use crate::layout;
 use crate::pipeline::Route;
@@ -44,9 +44,10 @@ struct Written {
 }
 
 impl Engine {
-    pub(super) async fn load(&self, source: &ObjectLocation, version: Option<&str>, route: &Route) -> Result<LoadReport, Problem> {
+    pub(super) async fn load(&self, input: &Input<'_>, route: &Route) -> Result<LoadReport, Problem> {
+        let (source, version) = (input.source, input.version);
         let scratch = self.scratch(Stage::Convert)?;
-        let converted = self.convert(source, route, scratch.path()).await?;
+        let converted = self.convert(input, route, scratch.path()).await?;
 
         let sid = layout::source_id(&source.bucket, &source.key);
         let manifest_location = ObjectLocation::new(&self.config.output_bucket, layout::manifest_key(&sid));
@@ -58,7 +59,10 @@ impl Engine {
         let current: BTreeSet<&String> = outputs.iter().collect();
         let stale: Vec<String> = previous.all_outputs().filter(|k| !current.contains(k)).cloned().collect();
         let done_key = layout::lifecycle_key(&source.key, layout::DONE);
-        let report = report(source, route, converted, written, done_key, stale.len());
+        let report = LoadReport {
+            correlation_id: input.correlation_id.to_owned(),
+            ..report(source, route, converted, written, done_key, stale.len())
+        };
         let manifest = Manifest {
             source: report.source.clone(),
             content_sha256: report.content_sha256.clone(),
@@ -79,9 +83,11 @@ impl Engine {
     }
 
     /// Runs the pipeline's conversion over the object's body, off the async runtime.
-    async fn convert(&self, source: &ObjectLocation, route: &Route, workdir: &std::path::Path) -> Result<Converted, Problem> {
+    async fn convert(&self, input: &Input<'_>, route: &Route, workdir: &std::path::Path) -> Result<Converted, Problem> {
+        let source = input.source;
         let (_, body) = self.store.get(source).await.map_err(|e| Problem::classified(Stage::Fetch, e))?;
         let source_uri = identity_of(source).to_string();
+        let correlation_id = input.correlation_id.to_owned();
         let route = route.clone();
         let workdir = workdir.to_owned();
         let memory_budget_bytes = self.config.memory_budget_bytes;
@@ -93,6 +99,7 @@ impl Engine {
                 table: &route.table,
                 location: route.location.as_deref(),
                 source_uri: &source_uri,
+                correlation_id: &correlation_id,
                 memory_budget_bytes,
                 captures: &route.captures,
                 bytes_read: Some(&bytes_read),
@@ -206,6 +213,7 @@ fn report(
         rejects_files: written.rejects,
         replaced_files,
         content_sha256: converted.content_sha256,
+        correlation_id: String::new(),
     }
 }
 

@@ -31,6 +31,7 @@ use std::time::Instant;
 
 use inlet_contract::InputKind;
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 
 use crate::archive::ArchiveLimits;
 use crate::convert::{self, RowCounts};
@@ -97,6 +98,9 @@ pub struct Failure {
     pub member: Option<String>,
     /// What to do once the cause is fixed.
     pub retry: String,
+    /// The id in every log line about this input, and in its archive's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
     /// Whether the input reached `failed/` with its error document. When it
     /// did not (the store itself failed), the caller should retry the event.
     #[serde(skip)]
@@ -134,6 +138,9 @@ pub struct LoadReport {
     pub rejects_files: Vec<String>,
     /// Output files of an earlier version of this source that were removed.
     pub replaced_files: usize,
+    /// The id in every log line about this input, and in its archive's.
+    #[serde(default)]
+    pub correlation_id: String,
     pub content_sha256: String,
 }
 
@@ -205,6 +212,22 @@ impl Outcome {
             _ => false,
         }
     }
+}
+
+/// One object being processed, at the version seen when it started.
+struct Input<'a> {
+    source: &'a ObjectLocation,
+    version: Option<&'a str>,
+    correlation_id: &'a str,
+}
+
+/// What an archive records for each member it expands, before writing it:
+/// the archive's correlation id, for the member's processing to carry on.
+/// The latest expansion of an archive holding the member wins.
+#[derive(Debug, Serialize, Deserialize)]
+struct Origin {
+    correlation_id: String,
+    archive: String,
 }
 
 /// A failure before it is filed.
@@ -289,12 +312,29 @@ impl Engine {
     }
 
     /// Takes the object at `key` in the input bucket through its lifecycle.
+    /// Every log line on the way carries the input's correlation id.
     pub async fn process(&self, key: &str) -> Outcome {
         let started = Instant::now();
         let source = ObjectLocation::new(&self.config.input_bucket, key);
-        let outcome = self.run(&source).await;
-        log_outcome(&source, &outcome, started);
+        let span = tracing::info_span!("input", correlation_id = tracing::field::Empty);
+        let outcome = self.run(&source).instrument(span.clone()).await;
+        span.in_scope(|| log_outcome(&source, &outcome, started));
         outcome
+    }
+
+    /// The id of the archive the object was expanded from, if it was; else
+    /// the object's own.
+    async fn correlation_of(&self, source: &ObjectLocation, version: Option<&str>) -> String {
+        let origin = ObjectLocation::new(&self.config.output_bucket, layout::origin_key(&layout::source_id(&source.bucket, &source.key)));
+        let inherited = match self.store.get_bytes(&origin).await {
+            Ok(bytes) => bytes.and_then(|b| serde_json::from_slice::<Origin>(&b).ok()),
+            // Only a log detail is at stake: go on with the object's own id.
+            Err(e) => {
+                tracing::debug!(origin = %origin, error = %e, "could not read an origin");
+                None
+            }
+        };
+        inherited.map(|o| o.correlation_id).unwrap_or_else(|| layout::correlation_id(&source.bucket, &source.key, version))
     }
 
     async fn run(&self, source: &ObjectLocation) -> Outcome {
@@ -320,14 +360,17 @@ impl Engine {
             }
         };
         let version = version.as_deref();
+        let correlation_id = self.correlation_of(source, version).await;
+        tracing::Span::current().record("correlation_id", correlation_id.as_str());
+        let input = Input { source, version, correlation_id: &correlation_id };
         let identity = layout::identity_key(&source.key);
         let (result, pipeline) = match kind {
-            InputKind::Archive if !self.pipelines.claims(&identity) => (self.expand(source, version).await, None),
+            InputKind::Archive if !self.pipelines.claims(&identity) => (self.expand(&input).await, None),
             InputKind::Unsupported => (Err(Problem::new(Stage::Route, inlet_contract::suffixes::unsupported_reason(&source.key))), None),
             _ => match self.pipelines.route(&identity) {
                 Ok(route) => {
                     let name = route.pipeline.name.clone();
-                    (self.load(source, version, &route).await.map(Outcome::Loaded), Some(name))
+                    (self.load(&input, &route).await.map(Outcome::Loaded), Some(name))
                 }
                 Err(e) => (Err(Problem::new(Stage::Route, e)), None),
             },
@@ -337,7 +380,7 @@ impl Engine {
             Err(problem) if problem.class.is_transient() => {
                 Outcome::Retry(Deferral { source: source.to_string(), stage: problem.stage, class: problem.class, error: problem.error })
             }
-            Err(problem) => Outcome::Failed(self.file_failure(source, version, pipeline, problem).await),
+            Err(problem) => Outcome::Failed(self.file_failure(&input, pipeline, problem).await),
         }
     }
 
@@ -376,7 +419,8 @@ impl Engine {
     }
 
     /// Moves the input to `failed/` and writes the error document beside it.
-    async fn file_failure(&self, source: &ObjectLocation, version: Option<&str>, pipeline: Option<String>, problem: Problem) -> Failure {
+    async fn file_failure(&self, input: &Input<'_>, pipeline: Option<String>, problem: Problem) -> Failure {
+        let (source, version) = (input.source, input.version);
         let failed_key = layout::lifecycle_key(&source.key, layout::FAILED);
         let retry = format!(
             "fix the cause, then run `inlet redrive {}` (or move s3://{}/{failed_key} back to {})",
@@ -393,6 +437,7 @@ impl Engine {
             line: problem.line,
             member: problem.member,
             retry,
+            correlation_id: Some(input.correlation_id.to_owned()),
             filed: false,
         };
         let failed = source.with_key(&failed_key);
