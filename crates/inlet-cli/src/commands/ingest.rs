@@ -86,15 +86,45 @@ pub async fn run(state: &State, args: Args) -> anyhow::Result<ExitCode> {
     sweep_scratch(state, &engine);
 
     let (keys, missing) = upload(&engine, &args.paths, processor.upload_prefix(state)).await?;
+    let code = process_and_report(state, &engine, processor, keys, args.jobs, args.json).await?;
+    Ok(if missing > 0 { ExitCode::FAILURE } else { code })
+}
+
+/// The options of the commands that put inputs back for processing
+/// (`redrive`, `reprocess`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct RerunArgs {
+    /// Inputs processed at once.
+    #[arg(long, short = 'j', default_value_t = 2)]
+    pub jobs: usize,
+
+    /// Print one JSON object per input instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub follow: follow::FollowArgs,
+}
+
+/// Has `keys` processed by `processor` and reports what became of them;
+/// fails when any input did. A stack's functions left to work unwatched
+/// report nothing, and succeed.
+pub async fn process_and_report(
+    state: &State,
+    engine: &Engine,
+    processor: Processor,
+    keys: Vec<String>,
+    jobs: usize,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let processed = match processor {
-        Processor::Here => process_keys(&engine, &state.registrar(), keys, args.jobs.max(1)).await,
-        Processor::Stack { wait } => match hand_over(state, &engine, keys, wait).await {
+        Processor::Here => process_keys(engine, &state.registrar(), keys, jobs.max(1)).await,
+        Processor::Stack { wait } => match hand_over(state, engine, keys, wait).await {
             Some(processed) => processed,
-            None => return Ok(if missing > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }),
+            None => return Ok(ExitCode::SUCCESS),
         },
     };
-    let code = report(state, &processed, args.json)?;
-    Ok(if missing > 0 { ExitCode::FAILURE } else { code })
+    report(state, &processed, json)
 }
 
 /// Copies every file under `paths` into the input bucket below `prefix`.

@@ -7,8 +7,7 @@ use inlet_contract::outputs;
 use inlet_core::drive;
 
 use super::failed::FilterArgs;
-use super::follow::FollowArgs;
-use super::ingest::Processor;
+use super::ingest::{Processor, RerunArgs, process_and_report};
 use crate::state::State;
 
 #[derive(Debug, clap::Args)]
@@ -24,16 +23,8 @@ pub struct Args {
     #[command(flatten)]
     filter: FilterArgs,
 
-    /// Inputs processed at once.
-    #[arg(long, short = 'j', default_value_t = 2)]
-    jobs: usize,
-
-    /// Print one JSON object per input instead of the summary.
-    #[arg(long)]
-    json: bool,
-
     #[command(flatten)]
-    follow: FollowArgs,
+    run: RerunArgs,
 
     /// Instead, move the messages of a dead-letter queue back to the queue
     /// they came from, so the functions try them again. Without a URL, every
@@ -49,7 +40,7 @@ pub async fn run(state: &State, args: Args) -> anyhow::Result<ExitCode> {
     }
     let engine = state.engine(|_| {})?;
     // A stack's functions take what reaches its in/; only they should process it.
-    let processor = Processor::of(state, &args.follow, false)?;
+    let processor = Processor::of(state, &args.run.follow, false)?;
     super::ingest::sweep_scratch(state, &engine);
     let failed: Vec<String> = if args.keys.is_empty() {
         super::failed::select(state, &args.filter).await?.into_iter().map(|f| f.key).collect()
@@ -64,14 +55,7 @@ pub async fn run(state: &State, args: Args) -> anyhow::Result<ExitCode> {
     let keys = drive::move_back(engine.store(), &engine.config().input_bucket, &failed)
         .await
         .map_err(|e| anyhow::anyhow!("{e}; `inlet failed` lists what can be redriven"))?;
-    let processed = match processor {
-        Processor::Here => super::ingest::process_keys(&engine, &state.registrar(), keys, args.jobs.max(1)).await,
-        Processor::Stack { wait } => match super::ingest::hand_over(state, &engine, keys, wait).await {
-            Some(processed) => processed,
-            None => return Ok(ExitCode::SUCCESS),
-        },
-    };
-    super::ingest::report(state, &processed, args.json)
+    process_and_report(state, &engine, processor, keys, args.run.jobs, args.run.json).await
 }
 
 async fn move_dead_letters_back(state: &State, url: &str) -> anyhow::Result<ExitCode> {

@@ -10,8 +10,7 @@ use anyhow::Context;
 use inlet_core::{drive, layout};
 
 use super::failed::parse_since;
-use super::follow::FollowArgs;
-use super::ingest::{Processor, hand_over, process_keys, report, sweep_scratch};
+use super::ingest::{Processor, RerunArgs, process_and_report, sweep_scratch};
 use crate::state::State;
 
 #[derive(Debug, clap::Args)]
@@ -28,16 +27,8 @@ pub struct Args {
     #[arg(long)]
     dry_run: bool,
 
-    /// Inputs processed at once.
-    #[arg(long, short = 'j', default_value_t = 2)]
-    jobs: usize,
-
-    /// Print one JSON object per input instead of the summary.
-    #[arg(long)]
-    json: bool,
-
     #[command(flatten)]
-    follow: FollowArgs,
+    run: RerunArgs,
 
     /// With --stack: process here, through direct/, instead of moving the
     /// inputs back to in/ for the stack's functions.
@@ -51,7 +42,7 @@ pub async fn run(state: &State, args: Args) -> anyhow::Result<ExitCode> {
         let names: Vec<&str> = engine.pipelines().iter().map(|p| p.name.as_str()).collect();
         anyhow::bail!("there is no pipeline {:?}; the pipelines are: {}", args.pipeline, names.join(", "));
     }
-    let processor = Processor::of(state, &args.follow, args.here)?;
+    let processor = Processor::of(state, &args.run.follow, args.here)?;
     let bucket = &engine.config().input_bucket;
     let done = drive::done_inputs_of(engine.store().as_ref(), engine.pipelines(), bucket, &args.pipeline, args.since)
         .await
@@ -74,12 +65,5 @@ pub async fn run(state: &State, args: Args) -> anyhow::Result<ExitCode> {
     let keys = drive::move_done(engine.store(), bucket, &done, processor.upload_prefix(state))
         .await
         .context("moving the inputs out of done/; those already moved are processed by running the same command again")?;
-    let processed = match processor {
-        Processor::Here => process_keys(&engine, &state.registrar(), keys, args.jobs.max(1)).await,
-        Processor::Stack { wait } => match hand_over(state, &engine, keys, wait).await {
-            Some(processed) => processed,
-            None => return Ok(ExitCode::SUCCESS),
-        },
-    };
-    report(state, &processed, args.json)
+    process_and_report(state, &engine, processor, keys, args.run.jobs, args.run.json).await
 }
