@@ -181,6 +181,8 @@ impl Engine {
             self.store.delete(&ObjectLocation::new(&self.config.output_bucket, key.as_str())).await?;
         }
         self.store.delete(&location).await?;
+        // The member is gone from its archive: so is its origin.
+        self.store.delete(&ObjectLocation::new(&self.config.output_bucket, layout::origin_key(&sid))).await?;
         Ok(outputs.len())
     }
 
