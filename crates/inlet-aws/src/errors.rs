@@ -1,8 +1,9 @@
 //! Classifying SDK errors: throttles, 5xx, timeouts and dropped connections
 //! are transient, everything else is permanent.
 
-use aws_sdk_s3::config::http::HttpResponse as Response;
-use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse as Response;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use inlet_core::error::{BoxError, ErrorClass};
 use inlet_core::storage::{ObjectLocation, StoreError};
 

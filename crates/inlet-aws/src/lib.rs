@@ -17,28 +17,56 @@
 //! environment, with an optional endpoint URL so everything also runs against
 //! any S3-API service (moto, MinIO, LocalStack). Clients are built on demand,
 //! so a Lambda that needs one service pays for one client at start-up.
+//!
+//! Each service is a cargo feature (`s3`, `glue`, `sqs`, `sns`, `athena`,
+//! `cloudformation`, and `source-state` and `emr` for the backends over
+//! DynamoDB), so a function links the clients it calls and no others.
 
+#[cfg(feature = "sns")]
+mod alerts;
+#[cfg(feature = "athena")]
 mod athena;
+#[cfg(feature = "s3")]
 mod buckets;
+#[cfg(feature = "emr")]
 mod emr;
+#[cfg(feature = "emr")]
 mod emr_serverless;
 pub mod errors;
+#[cfg(feature = "glue")]
 mod glue;
+#[cfg(feature = "emr")]
 mod run_state;
+#[cfg(feature = "s3")]
 mod s3;
+#[cfg(feature = "source-state")]
 mod source_state;
+#[cfg(feature = "sqs")]
 mod sqs;
+#[cfg(feature = "cloudformation")]
 mod stack;
 
+#[cfg(feature = "sns")]
+pub use alerts::SnsAlerts;
+#[cfg(feature = "athena")]
 pub use athena::{AthenaError, AthenaQuery, QueryResult};
+#[cfg(feature = "s3")]
 pub use buckets::{BucketError, BucketHousekeeping, Emptied};
+#[cfg(feature = "emr")]
 pub use emr::EmrClusters;
+#[cfg(feature = "emr")]
 pub use emr_serverless::EmrServerlessJobRuns;
+#[cfg(feature = "glue")]
 pub use glue::GlueCatalog;
+#[cfg(feature = "emr")]
 pub use run_state::DynamoRunState;
+#[cfg(feature = "s3")]
 pub use s3::S3ObjectStore;
-pub use source_state::{DynamoSourceState, SnsAlerts};
+#[cfg(feature = "source-state")]
+pub use source_state::DynamoSourceState;
+#[cfg(feature = "sqs")]
 pub use sqs::{MovedBack, SqsQueue};
+#[cfg(feature = "cloudformation")]
 pub use stack::{StackLookupError, stack_outputs};
 
 pub use aws_config::SdkConfig;
@@ -90,39 +118,48 @@ impl AwsSettings {
         loader.load().await
     }
 
+    #[cfg(feature = "s3")]
     pub fn s3_client(&self, config: &SdkConfig) -> aws_sdk_s3::Client {
         let path_style = self.force_path_style || self.endpoint_url.is_some();
         aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(config).force_path_style(path_style).build())
     }
 
+    #[cfg(feature = "glue")]
     pub fn glue_client(&self, config: &SdkConfig) -> aws_sdk_glue::Client {
         aws_sdk_glue::Client::new(config)
     }
 
+    #[cfg(feature = "sqs")]
     pub fn sqs_client(&self, config: &SdkConfig) -> aws_sdk_sqs::Client {
         aws_sdk_sqs::Client::new(config)
     }
 
+    #[cfg(feature = "athena")]
     pub fn athena_client(&self, config: &SdkConfig) -> aws_sdk_athena::Client {
         aws_sdk_athena::Client::new(config)
     }
 
+    #[cfg(any(feature = "source-state", feature = "emr"))]
     pub fn dynamodb_client(&self, config: &SdkConfig) -> aws_sdk_dynamodb::Client {
         aws_sdk_dynamodb::Client::new(config)
     }
 
+    #[cfg(feature = "sns")]
     pub fn sns_client(&self, config: &SdkConfig) -> aws_sdk_sns::Client {
         aws_sdk_sns::Client::new(config)
     }
 
+    #[cfg(feature = "emr")]
     pub fn emr_client(&self, config: &SdkConfig) -> aws_sdk_emr::Client {
         aws_sdk_emr::Client::new(config)
     }
 
+    #[cfg(feature = "emr")]
     pub fn emr_serverless_client(&self, config: &SdkConfig) -> aws_sdk_emrserverless::Client {
         aws_sdk_emrserverless::Client::new(config)
     }
 
+    #[cfg(feature = "cloudformation")]
     pub fn cloudformation_client(&self, config: &SdkConfig) -> aws_sdk_cloudformation::Client {
         aws_sdk_cloudformation::Client::new(config)
     }

@@ -1,5 +1,4 @@
-//! [`SourceState`] over a DynamoDB table keyed by `source` and `url`, and
-//! [`Alerts`] over an SNS topic.
+//! [`SourceState`] over a DynamoDB table keyed by `source` and `url`.
 //!
 //! Each field of a record is an attribute of its own, so the table reads
 //! plainly in the console; `version` makes every write conditional.
@@ -9,8 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
-use inlet_core::alerts::{Alert, Alerts};
-use inlet_core::error::{BoxError, describe};
+use inlet_core::error::describe;
 use inlet_sources::state::{SourceState, StateError, UrlState};
 use serde_json::{Map, Value};
 
@@ -134,29 +132,4 @@ fn record_of(item: &HashMap<String, AttributeValue>, table: &str) -> Result<UrlS
         class: inlet_core::error::ErrorClass::Permanent,
         source: Box::new(e),
     })
-}
-
-/// Publishes each alert to an SNS topic: a subject a mail reader can sort
-/// by, and the alert as JSON.
-#[derive(Debug, Clone)]
-pub struct SnsAlerts {
-    client: aws_sdk_sns::Client,
-    topic_arn: String,
-}
-
-impl SnsAlerts {
-    pub fn new(client: aws_sdk_sns::Client, topic_arn: impl Into<String>) -> Self {
-        Self { client, topic_arn: topic_arn.into() }
-    }
-}
-
-#[async_trait]
-impl Alerts for SnsAlerts {
-    async fn publish(&self, alert: &Alert) -> Result<(), BoxError> {
-        // SNS subjects stop at 100 characters.
-        let subject: String = alert.subject.chars().take(100).collect();
-        let message = serde_json::to_string_pretty(&alert.details)?;
-        self.client.publish().topic_arn(&self.topic_arn).subject(subject).message(message).send().await?;
-        Ok(())
-    }
 }

@@ -9,8 +9,8 @@ use sha2::{Digest, Sha256};
 
 pub use inlet_contract::prefixes::{ARCHIVE_MANIFESTS, BOOKKEEPING, DIRECT, DONE, FAILED, INBOX, MANIFESTS, ORIGINS, RUN_FOLDER};
 
-use crate::partition::Partition;
-use crate::pipeline::Compression;
+#[cfg(feature = "engine")]
+use crate::{partition::Partition, pipeline::Compression};
 
 /// `in/a/b.csv` → `a/b.csv`: the key relative to the lifecycle prefix it is under.
 pub fn relative_key(key: &str) -> &str {
@@ -47,6 +47,7 @@ pub fn source_id(bucket: &str, key: &str) -> String {
 /// `<table>/<k>=<v>/…/part-<source id>-<content hash>-<chunk>.<codec>.parquet`:
 /// the source id makes it unique per source, the content hash per version of
 /// that source, the chunk per file within one partition.
+#[cfg(feature = "engine")]
 pub fn output_key(
     table: &str,
     partition: &Partition,
@@ -123,6 +124,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "engine")]
     fn output_keys_are_deterministic_and_hive_shaped() {
         let partition = Partition::new(vec![("location".to_owned(), "humboldt".to_owned()), ("year".to_owned(), "2020".to_owned())]);
         let key = output_key("t", &partition, "0123456789abcdef", "ffeeddccbbaa99887766", 3, Compression::Snappy);

@@ -13,7 +13,9 @@
 //! - [`layout`]: lifecycle keys and deterministic output names.
 //! - [`partition`]: Hive `k=v/…` partition paths, built and parsed in one place.
 //! - [`error`]: error classes: transient (retry) or permanent (`failed/`).
-//! - [`ingest`]: the handler that runs one input through all of the above.
+//! - [`ingest`]: the lifecycle of one input (`in/` → `done/` or `failed/`),
+//!   the [`Expander`] that unpacks archives, and the [`Engine`] that runs a
+//!   file through all of the above.
 //! - [`drive`]: the loop that takes many keys through the handler, and
 //!   lists and re-drives failed inputs.
 //! - [`register`]: the partitioner: output files → catalog tables and partitions.
@@ -24,27 +26,44 @@
 //!
 //! Backends are traits, so the same handler runs on a laptop (folders and a
 //! JSON catalog) and in AWS (S3 and Glue).
+//!
+//! ## Features
+//!
+//! Without default features the crate is the base every function shares:
+//! storage, catalog, layout, archive expansion and the input lifecycle. The
+//! unzip function links only that. `register` adds the partitioner's
+//! [`register`]; `pipelines` the [`pipeline`] definitions (for the stacks'
+//! synthesizer); `engine` (the default) both, and [`convert`], [`drive`] and
+//! the [`Engine`].
 
 pub mod alerts;
 pub mod archive;
 pub mod catalog;
 pub mod conformance;
+#[cfg(feature = "engine")]
 pub mod convert;
+#[cfg(feature = "engine")]
 pub mod drive;
 pub mod error;
 pub mod faults;
 pub mod ingest;
 pub mod json_file;
 pub mod layout;
+pub mod metadata;
 pub mod partition;
+#[cfg(feature = "pipelines")]
 pub mod pipeline;
 pub mod queue;
+#[cfg(feature = "register")]
 pub mod register;
 pub mod scratch;
 pub mod storage;
 
 pub use error::{Classify, ErrorClass};
-pub use ingest::{Engine, EngineConfig, Failure, LoadReport, Outcome, Stage};
+#[cfg(feature = "engine")]
+pub use ingest::Engine;
+pub use ingest::{EngineConfig, Expander, Failure, LoadReport, Outcome, Stage};
 pub use inlet_contract as contract;
 pub use partition::Partition;
+#[cfg(feature = "register")]
 pub use register::{RegisterReport, Registrar};

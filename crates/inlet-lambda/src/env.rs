@@ -5,29 +5,18 @@
 //! synthesized stack gives the function. The names come from
 //! [`inlet_contract::env`], which the stacks import too.
 
+//!
+//! Each function's loader is compiled with that function's feature; the
+//! settings parsers are plain functions, compiled always.
+
 use std::path::PathBuf;
+#[cfg(any(feature = "unzip", feature = "pipeline-runner", feature = "partitioner", feature = "harvester", feature = "downloader", feature = "emr-launcher"))]
 use std::sync::Arc;
 
-use inlet_aws::{
-    AwsSettings, BucketHousekeeping, DynamoRunState, DynamoSourceState, EmrClusters, EmrServerlessJobRuns, GlueCatalog, S3ObjectStore,
-    SnsAlerts, SqsQueue,
-};
-use inlet_emr::engine::Engines;
-use inlet_emr::launcher::{Launcher, Leases};
-use inlet_emr::product::Templates;
-
-use crate::emr::LauncherFunction;
+use inlet_aws::AwsSettings;
 use inlet_contract::env;
+use inlet_core::EngineConfig;
 use inlet_core::archive::ArchiveLimits;
-use inlet_core::pipeline::PipelineSet;
-use inlet_core::{Engine, EngineConfig, Registrar};
-
-use inlet_sources::SourceSet;
-use inlet_sources::download::{DownloadSettings, Downloader};
-use inlet_sources::fetch::{FetchSettings, Fetcher, Network};
-
-use crate::pipeline_runner::Runner;
-use crate::sources::Harvester;
 
 /// Why a function cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +37,13 @@ pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 /// The process environment, as a [`Lookup`].
 pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
+}
+
+/// The AWS settings from the environment, and the SDK configuration they give.
+async fn aws() -> (AwsSettings, inlet_aws::SdkConfig) {
+    let settings = AwsSettings::from_env();
+    let sdk = settings.sdk_config().await;
+    (settings, sdk)
 }
 
 fn required(vars: Lookup, name: &'static str, hint: &'static str) -> Result<String, ConfigError> {
@@ -92,45 +88,52 @@ pub fn registrar_config(vars: Lookup) -> Result<(String, String), ConfigError> {
     ))
 }
 
-fn pipelines() -> Result<Arc<PipelineSet>, ConfigError> {
+#[cfg(feature = "pipeline-runner")]
+fn pipelines() -> Result<Arc<inlet_core::pipeline::PipelineSet>, ConfigError> {
+    use inlet_core::pipeline::PipelineSet;
     PipelineSet::embedded().map(Arc::new).map_err(|e| ConfigError::Pipelines(e.to_string()))
 }
 
-/// The engine over S3, for unzip. Builds the S3 client only.
-pub async fn unzip_engine() -> Result<Engine, ConfigError> {
+/// The archive expander over S3, for unzip. Builds the S3 client only.
+#[cfg(feature = "unzip")]
+pub async fn unzip_engine() -> Result<inlet_core::Expander, ConfigError> {
     let config = engine_config(&process_env)?;
-    let settings = AwsSettings::from_env();
-    let sdk = settings.sdk_config().await;
-    let store = Arc::new(S3ObjectStore::new(settings.s3_client(&sdk)));
-    Ok(Engine::new(store, pipelines()?, config))
+    let (settings, sdk) = aws().await;
+    let store = Arc::new(inlet_aws::S3ObjectStore::new(settings.s3_client(&sdk)));
+    Ok(inlet_core::Expander::new(store, config))
 }
 
 /// The entry point over S3 and SQS, for pipeline-runner.
-pub async fn runner() -> Result<Runner, ConfigError> {
+#[cfg(feature = "pipeline-runner")]
+pub async fn runner() -> Result<crate::Runner, ConfigError> {
+    use inlet_aws::{S3ObjectStore, SqsQueue};
+    use inlet_core::Engine;
+
     let (config, unzip_queue) = runner_config(&process_env)?;
-    let settings = AwsSettings::from_env();
-    let sdk = settings.sdk_config().await;
+    let (settings, sdk) = aws().await;
     let store = Arc::new(S3ObjectStore::new(settings.s3_client(&sdk)));
     let engine = Engine::new(store, pipelines()?, config);
-    Ok(Runner { engine, unzip_queue: Arc::new(SqsQueue::new(settings.sqs_client(&sdk), unzip_queue)) })
+    Ok(crate::Runner { engine, unzip_queue: Arc::new(SqsQueue::new(settings.sqs_client(&sdk), unzip_queue)) })
 }
 
 /// The registrar over S3 and Glue, for the partitioner.
-pub async fn glue_registrar() -> Result<Registrar, ConfigError> {
+#[cfg(feature = "partitioner")]
+pub async fn glue_registrar() -> Result<inlet_core::Registrar, ConfigError> {
+    use inlet_aws::{GlueCatalog, S3ObjectStore};
+
     let (output_bucket, database) = registrar_config(&process_env)?;
-    let settings = AwsSettings::from_env();
-    let sdk = settings.sdk_config().await;
+    let (settings, sdk) = aws().await;
     let store = Arc::new(S3ObjectStore::new(settings.s3_client(&sdk)));
     let catalog = Arc::new(GlueCatalog::new(settings.glue_client(&sdk)));
-    Ok(Registrar::new(store, catalog, output_bucket, database))
+    Ok(inlet_core::Registrar::new(store, catalog, output_bucket, database))
 }
 
 /// S3 housekeeping for the custom resources, which name their buckets in
 /// their properties and need no other configuration.
-pub async fn bucket_housekeeping() -> BucketHousekeeping {
-    let settings = AwsSettings::from_env();
-    let sdk = settings.sdk_config().await;
-    BucketHousekeeping::new(settings.s3_client(&sdk))
+#[cfg(feature = "custom-resources")]
+pub async fn bucket_housekeeping() -> inlet_aws::BucketHousekeeping {
+    let (settings, sdk) = aws().await;
+    inlet_aws::BucketHousekeeping::new(settings.s3_client(&sdk))
 }
 
 /// The harvester's settings: the download queue's URL, and the sources file
@@ -149,7 +152,10 @@ pub fn downloader_config(vars: Lookup) -> Result<(String, String, String), Confi
     ))
 }
 
-fn sources(file: Option<&std::path::Path>) -> Result<SourceSet, ConfigError> {
+#[cfg(feature = "harvester")]
+fn sources(file: Option<&std::path::Path>) -> Result<inlet_sources::SourceSet, ConfigError> {
+    use inlet_sources::SourceSet;
+
     let loaded = match file {
         None => SourceSet::embedded(),
         Some(path) => {
@@ -161,18 +167,24 @@ fn sources(file: Option<&std::path::Path>) -> Result<SourceSet, ConfigError> {
 }
 
 /// The harvester over SQS.
-pub async fn harvester() -> Result<Harvester, ConfigError> {
+#[cfg(feature = "harvester")]
+pub async fn harvester() -> Result<crate::sources::Harvester, ConfigError> {
+    use inlet_aws::SqsQueue;
+
     let (queue, file) = harvester_config(&process_env)?;
-    let settings = AwsSettings::from_env();
-    let sdk = settings.sdk_config().await;
-    Ok(Harvester { sources: Arc::new(sources(file.as_deref())?), queue: Arc::new(SqsQueue::new(settings.sqs_client(&sdk), queue)) })
+    let (settings, sdk) = aws().await;
+    Ok(crate::sources::Harvester { sources: Arc::new(sources(file.as_deref())?), queue: Arc::new(SqsQueue::new(settings.sqs_client(&sdk), queue)) })
 }
 
 /// The downloader over S3, DynamoDB and SNS, fetching through the system's resolver.
-pub async fn downloader() -> Result<Downloader, ConfigError> {
+#[cfg(feature = "downloader")]
+pub async fn downloader() -> Result<inlet_sources::download::Downloader, ConfigError> {
+    use inlet_aws::{DynamoSourceState, S3ObjectStore, SnsAlerts};
+    use inlet_sources::download::{DownloadSettings, Downloader};
+    use inlet_sources::fetch::{FetchSettings, Fetcher, Network};
+
     let (input_bucket, table, topic) = downloader_config(&process_env)?;
-    let settings = AwsSettings::from_env();
-    let sdk = settings.sdk_config().await;
+    let (settings, sdk) = aws().await;
     let fetch = FetchSettings::default();
     Ok(Downloader {
         fetcher: Fetcher::new(Network::system(fetch.connect_timeout), fetch),
@@ -206,10 +218,15 @@ pub fn launcher_config(vars: Lookup) -> Result<(String, String, String), ConfigE
 }
 
 /// The launcher over EMR, DynamoDB and SNS, with the built-in templates.
-pub async fn emr_launcher() -> Result<LauncherFunction, ConfigError> {
+#[cfg(feature = "emr-launcher")]
+pub async fn emr_launcher() -> Result<crate::emr::LauncherFunction, ConfigError> {
+    use inlet_aws::{DynamoRunState, EmrClusters, EmrServerlessJobRuns, SnsAlerts};
+    use inlet_emr::engine::Engines;
+    use inlet_emr::launcher::{Launcher, Leases};
+    use inlet_emr::product::Templates;
+
     let (input_bucket, table, topic) = launcher_config(&process_env)?;
-    let settings = AwsSettings::from_env();
-    let sdk = settings.sdk_config().await;
+    let (settings, sdk) = aws().await;
     let launcher = Launcher {
         templates: Arc::new(Templates::embedded()),
         variables: Arc::new(|name: &str| std::env::var(name).ok()),
@@ -221,5 +238,5 @@ pub async fn emr_launcher() -> Result<LauncherFunction, ConfigError> {
         alerts: Arc::new(SnsAlerts::new(settings.sns_client(&sdk), topic)),
         leases: Leases::default(),
     };
-    Ok(LauncherFunction { launcher: Arc::new(launcher), input_bucket })
+    Ok(crate::emr::LauncherFunction { launcher: Arc::new(launcher), input_bucket })
 }

@@ -10,30 +10,11 @@
 //! so one filter on the prefix is the only one that misses nothing. The runner
 //! forwards archives to the unzip function's queue and handles the rest.
 
-use std::sync::Arc;
-
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse};
-use inlet_contract::InputKind;
-use inlet_core::queue::MessageQueue;
-use inlet_core::{Classify, Engine, Outcome, Registrar, layout};
 use serde_json::{Value, json};
 
+use crate::Retry;
 use crate::events::{self, ObjectEvent};
-
-/// Why an event must be delivered again.
-#[derive(Debug, thiserror::Error)]
-#[error("{failed} of {total} deliveries failed: {reasons}")]
-pub struct Retry {
-    pub failed: usize,
-    pub total: usize,
-    pub reasons: String,
-}
-
-impl From<Retry> for lambda_runtime::Diagnostic {
-    fn from(retry: Retry) -> Self {
-        lambda_runtime::Diagnostic { error_type: "inlet::Retry".into(), error_message: retry.to_string() }
-    }
-}
 
 /// Runs `handle` over every object of every delivery and shapes the answer.
 async fn dispatch<F, Fut>(payload: &Value, mut handle: F) -> Result<Value, Retry>
@@ -79,27 +60,26 @@ where
 }
 
 /// Refuses objects from another bucket: a notification wired to the wrong queue.
-fn check_bucket(engine: &Engine, object: &ObjectEvent) -> Result<(), String> {
-    if object.bucket == engine.config().input_bucket {
+#[cfg(any(feature = "unzip", feature = "pipeline-runner"))]
+fn check_bucket(config: &inlet_core::EngineConfig, object: &ObjectEvent) -> Result<(), String> {
+    if object.bucket == config.input_bucket {
         return Ok(());
     }
     Err(format!(
         "s3://{}/{} is not in the input bucket {}; check the notification configuration",
-        object.bucket,
-        object.key,
-        engine.config().input_bucket
+        object.bucket, object.key, config.input_bucket
     ))
 }
 
-/// Runs one object through the engine; an outcome that leaves the input to
+/// The answer for one object's outcome; an outcome that leaves the input to
 /// do (a transient failure, or one that could not be filed) asks for a retry.
-async fn process(engine: &Engine, object: &ObjectEvent) -> Result<Value, String> {
-    let outcome = engine.process(&object.key).await;
+#[cfg(any(feature = "unzip", feature = "pipeline-runner"))]
+fn answer(object: &ObjectEvent, outcome: inlet_core::Outcome) -> Result<Value, String> {
     crate::metrics::publish(&outcome);
     if outcome.needs_retry() {
         let reason = match &outcome {
-            Outcome::Retry(deferral) => deferral.error.clone(),
-            Outcome::Failed(failure) => format!("it failed and could not be moved to failed/: {}", failure.error),
+            inlet_core::Outcome::Retry(deferral) => deferral.error.clone(),
+            inlet_core::Outcome::Failed(failure) => format!("it failed and could not be moved to failed/: {}", failure.error),
             _ => unreachable!("only these need a retry"),
         };
         return Err(format!("{}: {reason}", object.key));
@@ -107,31 +87,37 @@ async fn process(engine: &Engine, object: &ObjectEvent) -> Result<Value, String>
     Ok(serde_json::to_value(&outcome).expect("an outcome serializes"))
 }
 
-/// Sweeps the scratch of invocations that died (a timeout kills the process).
-fn sweep_scratch(engine: &Engine) {
-    match engine.sweep_scratch() {
+/// Reports the sweep of the scratch of invocations that died (a timeout
+/// kills the process).
+#[cfg(any(feature = "unzip", feature = "pipeline-runner"))]
+fn report_sweep(swept: std::io::Result<Vec<std::path::PathBuf>>) {
+    match swept {
         Ok(removed) if !removed.is_empty() => tracing::info!(removed = removed.len(), "removed scratch of earlier invocations"),
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "could not sweep scratch; it is tried again next invocation"),
     }
 }
 
+#[cfg(feature = "unzip")]
 pub mod unzip {
+    use inlet_contract::InputKind;
+    use inlet_core::{Expander, layout};
+
     use super::*;
 
     /// Expands the archives the entry point forwards into `in/<stem>/…`.
-    pub async fn handle(engine: &Engine, payload: &Value) -> Result<Value, Retry> {
-        sweep_scratch(engine);
+    pub async fn handle(expander: &Expander, payload: &Value) -> Result<Value, Retry> {
+        report_sweep(expander.sweep_scratch());
         dispatch(payload, |objects| async move {
             let mut results = Vec::new();
             for object in objects {
-                check_bucket(engine, &object)?;
+                check_bucket(expander.config(), &object)?;
                 if InputKind::of(&object.key) != InputKind::Archive || !object.key.starts_with(layout::INBOX) {
                     tracing::info!(key = %object.key, "not an archive in in/; skipped");
                     results.push(json!({ "outcome": "skipped", "key": object.key }));
                     continue;
                 }
-                results.push(process(engine, &object).await?);
+                results.push(answer(&object, expander.process(&object.key).await)?);
             }
             Ok(results)
         })
@@ -139,7 +125,14 @@ pub mod unzip {
     }
 }
 
+#[cfg(feature = "pipeline-runner")]
 pub mod pipeline_runner {
+    use std::sync::Arc;
+
+    use inlet_contract::InputKind;
+    use inlet_core::queue::MessageQueue;
+    use inlet_core::{Classify, Engine, layout};
+
     use super::*;
 
     /// The entry point for every object created under `in/`.
@@ -153,11 +146,11 @@ pub mod pipeline_runner {
     /// Converts data files, forwards archives to unzip, and files anything
     /// else in `failed/` with the reason.
     pub async fn handle(runner: &Runner, payload: &Value) -> Result<Value, Retry> {
-        sweep_scratch(&runner.engine);
+        report_sweep(runner.engine.sweep_scratch());
         dispatch(payload, |objects| async move {
             let mut results = Vec::new();
             for object in objects {
-                check_bucket(&runner.engine, &object)?;
+                check_bucket(runner.engine.config(), &object)?;
                 if !object.key.starts_with(layout::INBOX) {
                     results.push(json!({ "outcome": "skipped", "key": object.key }));
                     continue;
@@ -172,7 +165,7 @@ pub mod pipeline_runner {
                     results.push(json!({ "outcome": "forwarded", "key": object.key, "to": "unzip" }));
                     continue;
                 }
-                results.push(process(&runner.engine, &object).await?);
+                results.push(answer(&object, runner.engine.process(&object.key).await)?);
             }
             Ok(results)
         })
@@ -180,7 +173,10 @@ pub mod pipeline_runner {
     }
 }
 
+#[cfg(feature = "partitioner")]
 pub mod partitioner {
+    use inlet_core::{Classify, Registrar};
+
     use super::*;
 
     /// Registers new Parquet objects' tables and partitions, or, for

@@ -20,22 +20,51 @@
 //!   app stack's alarms watch;
 //! - [`custom_resource`]: the CloudFormation custom-resource protocol, and the
 //!   `create-folders` and `clean-test-files` resources.
+//!
+//! Each function is a cargo feature of this crate (`unzip`,
+//! `pipeline-runner`, `partitioner`, `harvester`, `downloader`,
+//! `emr-launcher`, `custom-resources`), which turns on the inlet-core and
+//! inlet-aws parts it calls, so a function's release build links only those.
+//! The default, `all`, is what the tests build.
 
+#[cfg(feature = "custom-resources")]
 pub mod custom_resource;
+#[cfg(feature = "emr-launcher")]
 pub mod emr;
 pub mod env;
 pub mod events;
+#[cfg(any(feature = "unzip", feature = "pipeline-runner", feature = "partitioner"))]
 mod handlers;
 pub mod metrics;
+#[cfg(any(feature = "harvester", feature = "downloader"))]
 pub mod sources;
 
-pub use handlers::{Retry, partitioner, pipeline_runner, unzip};
-pub use pipeline_runner::Runner;
+#[cfg(feature = "partitioner")]
+pub use handlers::partitioner;
+#[cfg(feature = "unzip")]
+pub use handlers::unzip;
+#[cfg(feature = "pipeline-runner")]
+pub use handlers::pipeline_runner::{self, Runner};
 
 use std::future::Future;
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
+
+/// Why an event must be delivered again.
+#[derive(Debug, thiserror::Error)]
+#[error("{failed} of {total} deliveries failed: {reasons}")]
+pub struct Retry {
+    pub failed: usize,
+    pub total: usize,
+    pub reasons: String,
+}
+
+impl From<Retry> for lambda_runtime::Diagnostic {
+    fn from(retry: Retry) -> Self {
+        lambda_runtime::Diagnostic { error_type: "inlet::Retry".into(), error_message: retry.to_string() }
+    }
+}
 
 /// Runs `handler` for every invocation, with `state` (an engine or a
 /// registrar) built once at start-up.

@@ -10,12 +10,12 @@ use std::sync::Arc;
 use aws_sdk_s3::primitives::ByteStream;
 use inlet_aws::{GlueCatalog, S3ObjectStore, SqsQueue};
 use inlet_core::pipeline::PipelineSet;
-use inlet_core::{Engine, EngineConfig, Registrar};
+use inlet_core::{Engine, EngineConfig, Expander, Registrar};
 use inlet_lambda::Runner;
 use support::*;
 
 struct Functions {
-    engine: Engine,
+    expander: Expander,
     runner: Runner,
     registrar: Registrar,
 }
@@ -23,10 +23,11 @@ struct Functions {
 fn functions(moto: &Moto, queues: &Queues) -> Functions {
     let store = Arc::new(S3ObjectStore::new(moto.s3()));
     let config = EngineConfig { input_bucket: "input".into(), output_bucket: "output".into(), ..EngineConfig::default() };
+    let expander = Expander::new(store.clone(), config.clone());
     let engine = Engine::new(store.clone(), Arc::new(PipelineSet::embedded().unwrap()), config);
-    let runner = Runner { engine: engine.clone(), unzip_queue: Arc::new(SqsQueue::new(moto.sqs(), &queues.unzip)) };
+    let runner = Runner { engine, unzip_queue: Arc::new(SqsQueue::new(moto.sqs(), &queues.unzip)) };
     let registrar = Registrar::new(store, Arc::new(GlueCatalog::new(moto.glue())), "output", "inlet");
-    Functions { engine, runner, registrar }
+    Functions { expander, runner, registrar }
 }
 
 async fn put(moto: &Moto, key: &str, body: Vec<u8>) {
@@ -101,8 +102,8 @@ async fn buoy_zips_flow_through_unzip_runner_and_partitioner_exactly_once() {
     let forwards = forwarded.iter().flat_map(|a| a["results"].as_array().unwrap().clone()).filter(|r| r["outcome"] == "forwarded").count();
     assert_eq!(forwards, buoy_zips().len());
     let unzip_answers = drain(&moto, &queues.unzip, |event| {
-        let engine = f.engine.clone();
-        async move { inlet_lambda::unzip::handle(&engine, &event).await.unwrap() }
+        let expander = f.expander.clone();
+        async move { inlet_lambda::unzip::handle(&expander, &event).await.unwrap() }
     })
     .await;
     let expanded: usize =
@@ -275,8 +276,8 @@ async fn settle(moto: &Moto, queues: &Queues, f: &Functions) {
         })
         .await;
         drain(moto, &queues.unzip, |event| {
-            let engine = f.engine.clone();
-            async move { inlet_lambda::unzip::handle(&engine, &event).await.unwrap() }
+            let expander = f.expander.clone();
+            async move { inlet_lambda::unzip::handle(&expander, &event).await.unwrap() }
         })
         .await;
     }

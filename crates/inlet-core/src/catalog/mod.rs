@@ -15,7 +15,7 @@ use arrow_schema::{DataType, Schema, TimeUnit};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::convert::{DESCRIPTION_KEY, UNITS_KEY};
+use crate::metadata::{DESCRIPTION_KEY, UNITS_KEY};
 use crate::error::{BoxError, Classify, ErrorClass, describe};
 
 /// A column as the catalog stores it.

@@ -39,9 +39,8 @@ use self::read::{RawBatch, ReadContext, RecordReader};
 use self::read_ahead::ReadAhead;
 use crate::pipeline::{Pipeline, TimeType};
 
-/// Default for [`SinkOptions::memory_budget_bytes`]: well under the smallest
-/// Lambda's 128 MiB.
-pub const DEFAULT_MEMORY_BUDGET: usize = 32 << 20;
+pub use crate::ingest::{DEFAULT_MEMORY_BUDGET, RowCounts};
+pub use crate::metadata::{CORRELATION_ID_METADATA, DESCRIPTION_KEY, UNITS_KEY};
 
 /// A column of the output table, with what the catalog keeps about it.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,11 +50,6 @@ pub struct ColumnInfo {
     pub units: Option<String>,
     pub description: Option<String>,
 }
-
-/// Arrow field metadata keys. They travel inside every Parquet file (in its
-/// `ARROW:schema`), so the catalog can be rebuilt from the files alone.
-pub const UNITS_KEY: &str = "units";
-pub const DESCRIPTION_KEY: &str = "description";
 
 impl ColumnInfo {
     /// The Arrow field, with units and description as field metadata.
@@ -78,15 +72,6 @@ pub struct TableOutput {
     pub schema: SchemaRef,
     pub partition_keys: Vec<String>,
     pub files: Vec<WrittenFile>,
-}
-
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct RowCounts {
-    pub rows_in: u64,
-    pub rows_out: u64,
-    pub rows_rejected: u64,
-    /// Values that got at least one QC bit.
-    pub values_flagged: u64,
 }
 
 /// Everything a conversion produced, still in temporary files.
@@ -175,10 +160,6 @@ pub struct ConvertTarget<'a> {
     /// Counts the source's bytes as they are read, for progress reports.
     pub bytes_read: Option<&'a AtomicU64>,
 }
-
-/// The Parquet key-value metadata entry that holds the writing input's
-/// correlation id.
-pub const CORRELATION_ID_METADATA: &str = "inlet.correlation_id";
 
 /// The schema of every `<table>_rejects` table. Names avoid `check`, `column`
 /// and `value`, which Hive DDL and some SQL engines reserve.

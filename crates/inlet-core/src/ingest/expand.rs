@@ -8,16 +8,17 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use super::{Engine, Input, Origin, Outcome, Problem, Stage};
+use super::{EngineConfig, Input, Lifecycle, Origin, Outcome, Problem, Stage, Taken};
 use crate::archive::{self, ArchiveError, ArchiveKind, Expansion};
 use crate::layout;
-use crate::storage::ObjectLocation;
+use crate::storage::{ObjectLocation, ObjectStore};
 
 /// Which members one archive held.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -34,11 +35,53 @@ struct ArchiveManifest {
 
 /// The last expansion an archive manifest records; `None` when it is not
 /// readable or was written by a version that kept no record.
+#[cfg(feature = "engine")]
 pub(crate) fn recorded_expansion(manifest: &[u8]) -> Option<Outcome> {
     serde_json::from_slice::<ArchiveManifest>(manifest).ok()?.expanded
 }
 
-impl Engine {
+/// The input lifecycle for archives alone: what the unzip function runs. It
+/// holds no pipeline, so it expands whatever archive it is given; the entry
+/// point (the [`super::Engine`]) decides which archives come here.
+#[derive(Debug, Clone)]
+pub struct Expander {
+    lifecycle: Lifecycle,
+}
+
+impl Expander {
+    pub fn new(store: Arc<dyn ObjectStore>, config: EngineConfig) -> Self {
+        Self { lifecycle: Lifecycle { store, config } }
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.lifecycle.config
+    }
+
+    /// Removes the scratch folders of runs that died (killed, timed out),
+    /// leaving those of live runs alone.
+    pub fn sweep_scratch(&self) -> std::io::Result<Vec<PathBuf>> {
+        self.lifecycle.sweep_scratch()
+    }
+
+    /// Expands the archive at `key` in the input bucket into its members
+    /// beside it, and moves it to `done/` (or `failed/`, with the reason).
+    pub async fn process(&self, key: &str) -> Outcome {
+        let source = ObjectLocation::new(&self.lifecycle.config.input_bucket, key);
+        self.lifecycle.traced(&source, self.run(&source)).await
+    }
+
+    async fn run(&self, source: &ObjectLocation) -> Outcome {
+        let seen = match self.lifecycle.begin(source).await {
+            Ok(seen) => seen,
+            Err(nothing_to_do) => return nothing_to_do,
+        };
+        let input = seen.input(source);
+        let expanded = self.lifecycle.expand(&input).await;
+        self.lifecycle.conclude(&input, Taken::unrouted(expanded)).await
+    }
+}
+
+impl Lifecycle {
     pub(super) async fn expand(&self, input: &Input<'_>) -> Result<Outcome, Problem> {
         let (source, version) = (input.source, input.version);
         let (kind, stem) = ArchiveKind::detect(source.file_name())
@@ -60,7 +103,7 @@ impl Engine {
             self.remove_source_outputs(gone).await.map_err(|p| p.at_member(gone))?;
             removed.push(gone.clone());
         }
-        let identity = super::load::identity_of(source).to_string();
+        let identity = super::identity_of(source).to_string();
         let done_key = layout::lifecycle_key(&source.key, layout::DONE);
         let outcome =
             Outcome::Expanded { source: identity.clone(), done_key, members: written, unchanged, removed, skipped: expansion.skipped };
@@ -121,7 +164,7 @@ impl Engine {
     /// processing carries the archive's correlation id.
     async fn record_origin(&self, archive: &Input<'_>, key: &str) -> Result<(), Problem> {
         let origin =
-            Origin { correlation_id: archive.correlation_id.to_owned(), archive: super::load::identity_of(archive.source).to_string() };
+            Origin { correlation_id: archive.correlation_id.to_owned(), archive: super::identity_of(archive.source).to_string() };
         let location = ObjectLocation::new(&self.config.output_bucket, layout::origin_key(&layout::source_id(&archive.source.bucket, key)));
         self.write_document(&location, &origin).await
     }
@@ -191,4 +234,69 @@ fn archive_problem(error: ArchiveError) -> Problem {
         _ => None,
     };
     Problem { member, ..Problem::new(Stage::Archive, error) }
+}
+
+/// The expander alone, as the unzip function runs it: these tests also run
+/// without the `engine` feature, so they show the base holds the lifecycle.
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+    use crate::storage::LocalObjectStore;
+
+    fn zip_bytes(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut out = std::io::Cursor::new(Vec::new());
+        let mut zip = zip::ZipWriter::new(&mut out);
+        for (name, bytes) in entries {
+            zip.start_file(*name, zip::write::SimpleFileOptions::default()).unwrap();
+            zip.write_all(bytes).unwrap();
+        }
+        zip.finish().unwrap();
+        out.into_inner()
+    }
+
+    fn expander(root: &Path) -> (Expander, Arc<LocalObjectStore>) {
+        let store = Arc::new(LocalObjectStore::new(root));
+        let config = EngineConfig { scratch_dir: Some(root.join("scratch")), ..EngineConfig::default() };
+        (Expander::new(store.clone(), config), store)
+    }
+
+    async fn keys(store: &LocalObjectStore, bucket: &str, prefix: &str) -> Vec<String> {
+        store.list(bucket, prefix).await.unwrap().into_iter().map(|m| m.location.key).collect()
+    }
+
+    #[tokio::test]
+    async fn an_archive_becomes_its_members_and_moves_to_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let (expander, store) = expander(dir.path());
+        let archive = ObjectLocation::new("input", "in/batch.zip");
+        store.put_bytes(&archive, zip_bytes(&[("a.csv", b"x\n1\n"), ("sub/b.csv", b"x\n2\n")])).await.unwrap();
+
+        let outcome = expander.process("in/batch.zip").await;
+
+        let Outcome::Expanded { members, done_key, .. } = &outcome else { panic!("expanded: {outcome:?}") };
+        assert_eq!(members, &["in/batch/a.csv", "in/batch/sub/b.csv"]);
+        assert_eq!(done_key, "done/batch.zip");
+        assert_eq!(keys(&store, "input", "in/").await, ["in/batch/a.csv", "in/batch/sub/b.csv"]);
+        assert_eq!(keys(&store, "input", "done/").await, ["done/batch.zip"]);
+        let member = store.get_bytes(&ObjectLocation::new("input", "in/batch/sub/b.csv")).await.unwrap();
+        assert_eq!(member.as_deref(), Some(&b"x\n2\n"[..]));
+        let origin = layout::origin_key(&layout::source_id("input", "in/batch/a.csv"));
+        assert!(store.get_bytes(&ObjectLocation::new("output", origin)).await.unwrap().is_some(), "each member records its origin");
+    }
+
+    #[tokio::test]
+    async fn a_broken_archive_is_filed_with_its_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let (expander, store) = expander(dir.path());
+        store.put_bytes(&ObjectLocation::new("input", "in/broken.zip"), b"not a zip".to_vec()).await.unwrap();
+
+        let Outcome::Failed(failure) = expander.process("in/broken.zip").await else { panic!("a broken archive fails") };
+
+        assert!(failure.filed);
+        assert_eq!(failure.stage, Stage::Archive);
+        assert_eq!(keys(&store, "input", "failed/").await, ["failed/broken.zip", "failed/broken.zip.error.json"]);
+        assert!(keys(&store, "input", "in/").await.is_empty());
+    }
 }

@@ -5,37 +5,14 @@ use std::collections::BTreeSet;
 use std::io::Read;
 use std::sync::{Arc, Mutex};
 
-use serde::{Deserialize, Serialize};
 use tokio_util::io::SyncIoBridge;
 
+use super::manifest::Manifest;
 use super::{Engine, Input, LoadReport, Problem, Stage};
 use crate::convert::{self, ConvertTarget, Converted};
 use crate::layout;
 use crate::pipeline::Route;
 use crate::storage::ObjectLocation;
-
-/// What one source wrote, so a new version of it can replace its outputs.
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub(super) struct Manifest {
-    pub source: String,
-    pub content_sha256: String,
-    pub outputs: Vec<String>,
-    /// Outputs of earlier versions not yet removed. Listed here before they
-    /// are deleted, so a run that dies mid-way leaves them findable.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub stale: Vec<String>,
-    /// What the load that wrote `outputs` reported, so that a front end that
-    /// left the work to the deployed functions can show it (`ingest --wait`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub report: Option<LoadReport>,
-}
-
-impl Manifest {
-    /// Everything this manifest's source has in the output bucket.
-    fn all_outputs(&self) -> impl Iterator<Item = &String> {
-        self.outputs.iter().chain(&self.stale)
-    }
-}
 
 /// The outputs written for one conversion.
 struct Written {
@@ -46,12 +23,12 @@ struct Written {
 impl Engine {
     pub(super) async fn load(&self, input: &Input<'_>, route: &Route) -> Result<LoadReport, Problem> {
         let (source, version) = (input.source, input.version);
-        let scratch = self.scratch(Stage::Convert)?;
+        let scratch = self.lifecycle.scratch(Stage::Convert)?;
         let converted = self.convert(input, route, scratch.path()).await?;
 
         let sid = layout::source_id(&source.bucket, &source.key);
-        let manifest_location = ObjectLocation::new(&self.config.output_bucket, layout::manifest_key(&sid));
-        let previous: Manifest = self.read_document(&manifest_location).await?.unwrap_or_default();
+        let manifest_location = ObjectLocation::new(&self.lifecycle.config.output_bucket, layout::manifest_key(&sid));
+        let previous: Manifest = self.lifecycle.read_document(&manifest_location).await?.unwrap_or_default();
 
         let written = self.upload(&converted, &sid, route, &previous).await?;
         let mut outputs: Vec<String> = written.data.iter().chain(&written.rejects).cloned().collect();
@@ -70,7 +47,7 @@ impl Engine {
             stale,
             report: Some(report.clone()),
         };
-        if let Err(problem) = self.write_document(&manifest_location, &manifest).await {
+        if let Err(problem) = self.lifecycle.write_document(&manifest_location, &manifest).await {
             self.remove_new_outputs(&outputs, &previous).await;
             return Err(problem);
         }
@@ -78,19 +55,19 @@ impl Engine {
         // sees the old rows, after here the new ones.
         self.remove_stale(&manifest_location, manifest).await?;
 
-        self.finish(source, version, &report.done_key).await?;
+        self.lifecycle.finish(source, version, &report.done_key).await?;
         Ok(report)
     }
 
     /// Runs the pipeline's conversion over the object's body, off the async runtime.
     async fn convert(&self, input: &Input<'_>, route: &Route, workdir: &std::path::Path) -> Result<Converted, Problem> {
         let source = input.source;
-        let (_, body) = self.store.get(source).await.map_err(|e| Problem::classified(Stage::Fetch, e))?;
-        let source_uri = identity_of(source).to_string();
+        let (_, body) = self.lifecycle.store.get(source).await.map_err(|e| Problem::classified(Stage::Fetch, e))?;
+        let source_uri = super::identity_of(source).to_string();
         let correlation_id = input.correlation_id.to_owned();
         let route = route.clone();
         let workdir = workdir.to_owned();
-        let memory_budget_bytes = self.config.memory_budget_bytes;
+        let memory_budget_bytes = self.lifecycle.config.memory_budget_bytes;
         let bytes_read = Arc::clone(&self.bytes_read);
         let (watched, read_error) = WatchedReader::new(SyncIoBridge::new(body));
         let converted = tokio::task::spawn_blocking(move || {
@@ -130,8 +107,8 @@ impl Engine {
                     file.chunk,
                     route.pipeline.output.compression,
                 );
-                let target = ObjectLocation::new(&self.config.output_bucket, &key);
-                if let Err(e) = self.store.put_file(&target, &file.path).await {
+                let target = ObjectLocation::new(&self.lifecycle.config.output_bucket, &key);
+                if let Err(e) = self.lifecycle.store.put_file(&target, &file.path).await {
                     self.remove_new_outputs(&keys, previous).await;
                     return Err(Problem::classified(Stage::Write, e));
                 }
@@ -150,12 +127,12 @@ impl Engine {
             return Ok(());
         }
         for key in &manifest.stale {
-            self.store.delete(&ObjectLocation::new(&self.config.output_bucket, key.as_str())).await.map_err(|e| {
+            self.lifecycle.store.delete(&ObjectLocation::new(&self.lifecycle.config.output_bucket, key.as_str())).await.map_err(|e| {
                 Problem::transient(Stage::Write, format!("could not remove an output of an earlier version of this source: {e}"))
             })?;
         }
         manifest.stale.clear();
-        self.write_document(location, &manifest).await
+        self.lifecycle.write_document(location, &manifest).await
     }
 
     /// Takes back outputs of a load that could not finish. Best effort, and
@@ -164,33 +141,10 @@ impl Engine {
     async fn remove_new_outputs(&self, written: &[String], previous: &Manifest) {
         let earlier: BTreeSet<&String> = previous.all_outputs().collect();
         for key in written.iter().filter(|k| !earlier.contains(k)) {
-            if let Err(e) = self.store.delete(&ObjectLocation::new(&self.config.output_bucket, key.as_str())).await {
+            if let Err(e) = self.lifecycle.store.delete(&ObjectLocation::new(&self.lifecycle.config.output_bucket, key.as_str())).await {
                 tracing::warn!(key = %key, error = %e, "could not take back an output of an unfinished load; its retry overwrites it");
             }
         }
-    }
-
-    /// Removes everything a source wrote and its manifest: for an archive
-    /// member that a new version of its archive no longer holds.
-    pub(super) async fn remove_source_outputs(&self, input_key: &str) -> Result<usize, Problem> {
-        let sid = layout::source_id(&self.config.input_bucket, input_key);
-        let location = ObjectLocation::new(&self.config.output_bucket, layout::manifest_key(&sid));
-        let Some(manifest) = self.read_document::<Manifest>(&location).await? else { return Ok(0) };
-        let outputs: Vec<String> = manifest.all_outputs().cloned().collect();
-        for key in &outputs {
-            self.store.delete(&ObjectLocation::new(&self.config.output_bucket, key.as_str())).await?;
-        }
-        self.store.delete(&location).await?;
-        // The member is gone from its archive: so is its origin.
-        self.store.delete(&ObjectLocation::new(&self.config.output_bucket, layout::origin_key(&sid))).await?;
-        Ok(outputs.len())
-    }
-
-    /// The content hash a source's last successful load recorded, if any.
-    pub(super) async fn loaded_version(&self, input_key: &str) -> Result<Option<String>, Problem> {
-        let sid = layout::source_id(&self.config.input_bucket, input_key);
-        let location = ObjectLocation::new(&self.config.output_bucket, layout::manifest_key(&sid));
-        Ok(self.read_document::<Manifest>(&location).await?.map(|m| m.content_sha256))
     }
 }
 
@@ -204,7 +158,7 @@ fn report(
 ) -> LoadReport {
     let partitions: BTreeSet<String> = converted.data.files.iter().map(|f| f.partition.path()).collect();
     LoadReport {
-        source: identity_of(source).to_string(),
+        source: super::identity_of(source).to_string(),
         done_key,
         pipeline: route.pipeline.name.clone(),
         table: route.table.clone(),
@@ -217,12 +171,6 @@ fn report(
         content_sha256: converted.content_sha256,
         correlation_id: String::new(),
     }
-}
-
-/// Where an input counts as having arrived: `in/<name>`, also for a file
-/// that `inlet ingest --here` processed from `direct/`.
-pub(super) fn identity_of(source: &ObjectLocation) -> ObjectLocation {
-    source.with_key(layout::identity_key(&source.key))
 }
 
 /// A reader that remembers the I/O error its source gave, so a conversion

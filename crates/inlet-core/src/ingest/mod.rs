@@ -2,7 +2,8 @@
 //!
 //! [`Engine::process`] is the whole lifecycle of an input, and the same
 //! function serves the CLI, the tests and (through thin wrappers) the Lambda
-//! binaries:
+//! binaries. [`Expander::process`] is the same lifecycle for archives alone:
+//! the unzip function runs it, and links no pipeline, reader or writer.
 //!
 //! - an archive is expanded into `in/<archive-stem>/…`, each member to be
 //!   processed as if it had been dropped itself, unless a pipeline's trigger
@@ -20,13 +21,22 @@
 //! reason to stop, never an empty manifest, since an empty one would keep an
 //! old version's rows beside the new ones.
 
+#[cfg(feature = "engine")]
+mod engine;
 mod expand;
+#[cfg(feature = "engine")]
 mod load;
+mod manifest;
+#[cfg(feature = "engine")]
 mod recorded;
 
+#[cfg(feature = "engine")]
+pub use engine::Engine;
+pub use expand::Expander;
+
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use inlet_contract::InputKind;
@@ -34,20 +44,23 @@ use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
 use crate::archive::ArchiveLimits;
-use crate::convert::{self, RowCounts};
 use crate::error::{Classify, ErrorClass};
 use crate::layout;
-use crate::pipeline::PipelineSet;
 use crate::scratch::Scratch;
 use crate::storage::{ObjectLocation, ObjectStore, StoreError};
 
-/// Settings of an [`Engine`].
+/// Default for [`EngineConfig::memory_budget_bytes`]: well under the
+/// smallest Lambda's 128 MiB.
+pub const DEFAULT_MEMORY_BUDGET: usize = 32 << 20;
+
+/// Settings of an [`Engine`] or an [`Expander`].
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     pub input_bucket: String,
     pub output_bucket: String,
     pub archive_limits: ArchiveLimits,
-    /// Bytes that buffered Parquet row groups may hold per conversion.
+    /// Bytes that buffered Parquet row groups may hold per conversion
+    /// (unused by an [`Expander`]).
     pub memory_budget_bytes: usize,
     /// Where temporary files go; the system temp folder when `None`.
     pub scratch_dir: Option<PathBuf>,
@@ -59,7 +72,7 @@ impl Default for EngineConfig {
             input_bucket: "input".into(),
             output_bucket: "output".into(),
             archive_limits: ArchiveLimits::default(),
-            memory_budget_bytes: convert::DEFAULT_MEMORY_BUDGET,
+            memory_budget_bytes: DEFAULT_MEMORY_BUDGET,
             scratch_dir: None,
         }
     }
@@ -119,6 +132,16 @@ impl Failure {
         }
         place
     }
+}
+
+/// The rows one load read, wrote and set aside.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowCounts {
+    pub rows_in: u64,
+    pub rows_out: u64,
+    pub rows_rejected: u64,
+    /// Values that got at least one QC bit.
+    pub values_flagged: u64,
 }
 
 /// What loading a file produced.
@@ -214,6 +237,18 @@ impl Outcome {
     }
 }
 
+/// An object seen at the start of its processing.
+struct Seen {
+    version: Option<String>,
+    correlation_id: String,
+}
+
+impl Seen {
+    fn input<'a>(&'a self, source: &'a ObjectLocation) -> Input<'a> {
+        Input { source, version: self.version.as_deref(), correlation_id: &self.correlation_id }
+    }
+}
+
 /// One object being processed, at the version seen when it started.
 struct Input<'a> {
     source: &'a ObjectLocation,
@@ -265,61 +300,93 @@ impl Classify for std::io::Error {
     }
 }
 
-/// Runs inputs through their lifecycle against any store and catalog.
-#[derive(Debug, Clone)]
-pub struct Engine {
-    store: Arc<dyn ObjectStore>,
-    pipelines: Arc<PipelineSet>,
-    config: EngineConfig,
-    /// Source bytes converted so far, by every load of this engine.
-    bytes_read: Arc<AtomicU64>,
+/// What a processor made of an input: its outcome, or the problem to file,
+/// and the pipeline it was routed to, if any.
+struct Taken {
+    result: Result<Outcome, Problem>,
+    pipeline: Option<String>,
 }
 
-impl Engine {
-    pub fn new(store: Arc<dyn ObjectStore>, pipelines: Arc<PipelineSet>, config: EngineConfig) -> Self {
-        Self { store, pipelines, config, bytes_read: Arc::default() }
+impl Taken {
+    fn unrouted(result: Result<Outcome, Problem>) -> Self {
+        Self { result, pipeline: None }
     }
+}
 
-    /// Source bytes this engine's conversions have read so far: a progress
-    /// report's measure of a large file's progress.
-    pub fn bytes_read(&self) -> u64 {
-        self.bytes_read.load(Ordering::Relaxed)
-    }
+/// The lifecycle every input goes through, whatever is done with it: seen at
+/// a version, given a correlation id, then moved to `done/`, or to `failed/`
+/// with its error document, or left in place to retry. It also keeps the
+/// bookkeeping documents (manifests, origins) in the output bucket.
+#[derive(Debug, Clone)]
+struct Lifecycle {
+    store: Arc<dyn ObjectStore>,
+    config: EngineConfig,
+}
 
-    pub fn config(&self) -> &EngineConfig {
-        &self.config
-    }
-
-    pub fn store(&self) -> &Arc<dyn ObjectStore> {
-        &self.store
-    }
-
-    pub fn pipelines(&self) -> &PipelineSet {
-        &self.pipelines
-    }
-
+impl Lifecycle {
     fn scratch(&self, stage: Stage) -> Result<Scratch, Problem> {
         Scratch::create(self.config.scratch_dir.as_deref())
             .map_err(|e| Problem { class: e.class(), ..Problem::new(stage, format!("cannot make a scratch folder: {e}")) })
     }
 
     /// Removes the scratch folders of runs that died (killed, timed out),
-    /// leaving those of live runs alone. Call it when a process or an
-    /// invocation starts.
-    pub fn sweep_scratch(&self) -> std::io::Result<Vec<PathBuf>> {
+    /// leaving those of live runs alone.
+    fn sweep_scratch(&self) -> std::io::Result<Vec<PathBuf>> {
         let parent = self.config.scratch_dir.clone().unwrap_or_else(std::env::temp_dir);
         crate::scratch::sweep(&parent)
     }
 
-    /// Takes the object at `key` in the input bucket through its lifecycle.
-    /// Every log line on the way carries the input's correlation id.
-    pub async fn process(&self, key: &str) -> Outcome {
+    /// Runs `work` on the object at `source` in a span that carries its
+    /// correlation id, and logs its outcome there.
+    async fn traced(&self, source: &ObjectLocation, work: impl Future<Output = Outcome>) -> Outcome {
         let started = Instant::now();
-        let source = ObjectLocation::new(&self.config.input_bucket, key);
         let span = tracing::info_span!("input", correlation_id = tracing::field::Empty);
-        let outcome = self.run(&source).instrument(span.clone()).await;
-        span.in_scope(|| log_outcome(&source, &outcome, started));
+        let outcome = work.instrument(span.clone()).await;
+        span.in_scope(|| log_outcome(source, &outcome, started));
         outcome
+    }
+
+    /// Sees the object at the version it will be moved on at, and names it
+    /// with its correlation id; or says why there is nothing to do.
+    async fn begin(&self, source: &ObjectLocation) -> Result<Seen, Outcome> {
+        if InputKind::of(&source.key) == InputKind::FolderMarker {
+            return Err(Outcome::Ignored { source: source.to_string() });
+        }
+        // The version seen here is the one moved on at the end; see `ObjectStore::rename`.
+        let version = match self.store.head(source).await {
+            Ok(meta) => meta.e_tag,
+            // Events are delivered at least once, and out of order: an object
+            // that has already moved on is not a failure.
+            Err(e) if e.is_not_found() => return Err(Outcome::Gone { source: source.to_string() }),
+            // Without the version, a move out of in/ would be unguarded and
+            // could sweep away a newer upload: leave the input for a retry.
+            Err(e) => {
+                return Err(Outcome::Retry(Deferral {
+                    source: source.to_string(),
+                    stage: Stage::Fetch,
+                    class: e.class(),
+                    error: e.to_string(),
+                }));
+            }
+        };
+        let correlation_id = self.correlation_of(source, version.as_deref()).await;
+        tracing::Span::current().record("correlation_id", correlation_id.as_str());
+        Ok(Seen { version, correlation_id })
+    }
+
+    /// The outcome of what was done with the input: a problem is filed in
+    /// `failed/`, unless it is transient and the input stays to retry.
+    async fn conclude(&self, input: &Input<'_>, taken: Taken) -> Outcome {
+        match taken.result {
+            Ok(outcome) => outcome,
+            Err(problem) if problem.class.is_transient() => Outcome::Retry(Deferral {
+                source: input.source.to_string(),
+                stage: problem.stage,
+                class: problem.class,
+                error: problem.error,
+            }),
+            Err(problem) => Outcome::Failed(self.file_failure(input, taken.pipeline, problem).await),
+        }
     }
 
     /// The id of the archive the object was expanded from, if it was; else
@@ -335,53 +402,6 @@ impl Engine {
             }
         };
         inherited.map(|o| o.correlation_id).unwrap_or_else(|| layout::correlation_id(&source.bucket, &source.key, version))
-    }
-
-    async fn run(&self, source: &ObjectLocation) -> Outcome {
-        let kind = InputKind::of(&source.key);
-        if kind == InputKind::FolderMarker {
-            return Outcome::Ignored { source: source.to_string() };
-        }
-        // The version seen here is the one moved on at the end; see `ObjectStore::rename`.
-        let version = match self.store.head(source).await {
-            Ok(meta) => meta.e_tag,
-            // Events are delivered at least once, and out of order: an object
-            // that has already moved on is not a failure.
-            Err(e) if e.is_not_found() => return Outcome::Gone { source: source.to_string() },
-            // Without the version, a move out of in/ would be unguarded and
-            // could sweep away a newer upload: leave the input for a retry.
-            Err(e) => {
-                return Outcome::Retry(Deferral {
-                    source: source.to_string(),
-                    stage: Stage::Fetch,
-                    class: e.class(),
-                    error: e.to_string(),
-                });
-            }
-        };
-        let version = version.as_deref();
-        let correlation_id = self.correlation_of(source, version).await;
-        tracing::Span::current().record("correlation_id", correlation_id.as_str());
-        let input = Input { source, version, correlation_id: &correlation_id };
-        let identity = layout::identity_key(&source.key);
-        let (result, pipeline) = match kind {
-            InputKind::Archive if !self.pipelines.claims(&identity) => (self.expand(&input).await, None),
-            InputKind::Unsupported => (Err(Problem::new(Stage::Route, inlet_contract::suffixes::unsupported_reason(&source.key))), None),
-            _ => match self.pipelines.route(&identity) {
-                Ok(route) => {
-                    let name = route.pipeline.name.clone();
-                    (self.load(&input, &route).await.map(Outcome::Loaded), Some(name))
-                }
-                Err(e) => (Err(Problem::new(Stage::Route, e)), None),
-            },
-        };
-        match result {
-            Ok(outcome) => outcome,
-            Err(problem) if problem.class.is_transient() => {
-                Outcome::Retry(Deferral { source: source.to_string(), stage: problem.stage, class: problem.class, error: problem.error })
-            }
-            Err(problem) => Outcome::Failed(self.file_failure(&input, pipeline, problem).await),
-        }
     }
 
     /// Moves a processed input to `done/`. If it is already gone, a duplicate
@@ -429,7 +449,7 @@ impl Engine {
             layout::INBOX
         );
         let failure = Failure {
-            source: load::identity_of(source).to_string(),
+            source: identity_of(source).to_string(),
             failed_key: failed_key.clone(),
             stage: problem.stage,
             error: problem.error,
@@ -472,6 +492,12 @@ impl From<StoreError> for Problem {
     fn from(error: StoreError) -> Self {
         Problem::classified(Stage::Write, error)
     }
+}
+
+/// Where an input counts as having arrived: `in/<name>`, also for a file
+/// that `inlet ingest --here` processed from `direct/`.
+fn identity_of(source: &ObjectLocation) -> ObjectLocation {
+    source.with_key(layout::identity_key(&source.key))
 }
 
 fn log_outcome(source: &ObjectLocation, outcome: &Outcome, started: Instant) {

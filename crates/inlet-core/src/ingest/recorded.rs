@@ -8,7 +8,8 @@ use std::time::SystemTime;
 
 use inlet_contract::InputKind;
 
-use super::{Engine, Failure, Outcome, expand, load::Manifest};
+use super::manifest::Manifest;
+use super::{Engine, Failure, Outcome, expand};
 use crate::layout;
 use crate::storage::{ObjectLocation, StoreError};
 
@@ -18,13 +19,13 @@ impl Engine {
     /// as the store reports it; `None` takes any). `None` while the input is
     /// still to do.
     pub async fn recorded_outcome(&self, key: &str, since: Option<SystemTime>) -> Result<Option<Outcome>, StoreError> {
-        let source = ObjectLocation::new(&self.config.input_bucket, key);
+        let source = ObjectLocation::new(&self.lifecycle.config.input_bucket, key);
         if self.moved_since(&source.with_key(layout::lifecycle_key(key, layout::DONE)), since).await? {
             return Ok(Some(self.recorded_success(&source).await?));
         }
         let failed_key = layout::lifecycle_key(key, layout::FAILED);
         if self.moved_since(&source.with_key(&failed_key), since).await? {
-            let document = self.store.get_bytes(&source.with_key(layout::error_document_key(&failed_key))).await?;
+            let document = self.lifecycle.store.get_bytes(&source.with_key(layout::error_document_key(&failed_key))).await?;
             return Ok(document.and_then(|bytes| serde_json::from_slice::<Failure>(&bytes).ok()).map(|failure| {
                 // It is in failed/ with its document: filed.
                 Outcome::Failed(Failure { filed: true, ..failure })
@@ -34,7 +35,7 @@ impl Engine {
     }
 
     async fn moved_since(&self, location: &ObjectLocation, since: Option<SystemTime>) -> Result<bool, StoreError> {
-        match self.store.head(location).await {
+        match self.lifecycle.store.head(location).await {
             Ok(meta) => Ok(match since {
                 Some(since) => meta.last_modified.is_some_and(|at| at >= since),
                 None => true,
@@ -52,7 +53,7 @@ impl Engine {
         let identity = layout::identity_key(&source.key);
         let expanded = InputKind::of(&source.key) == InputKind::Archive && !self.pipelines.claims(&identity);
         let manifest_key = if expanded { layout::archive_manifest_key(&sid) } else { layout::manifest_key(&sid) };
-        let bytes = self.store.get_bytes(&ObjectLocation::new(&self.config.output_bucket, manifest_key)).await?;
+        let bytes = self.lifecycle.store.get_bytes(&ObjectLocation::new(&self.lifecycle.config.output_bucket, manifest_key)).await?;
         let recorded = bytes.and_then(|bytes| match expanded {
             true => expand::recorded_expansion(&bytes),
             false => serde_json::from_slice::<Manifest>(&bytes).ok()?.report.map(Outcome::Loaded),
