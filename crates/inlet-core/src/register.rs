@@ -14,9 +14,9 @@ use parquet::arrow::parquet_to_arrow_schema;
 use parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
 
 use crate::catalog::{self, Catalog, CatalogError, PartitionDefinition, TableDefinition};
-use crate::metadata::CORRELATION_ID_METADATA;
 use crate::error::{Classify, ErrorClass};
 use crate::layout;
+use crate::metadata::CORRELATION_ID_METADATA;
 use crate::partition::Partition;
 use crate::storage::{ObjectLocation, ObjectStore, StoreError};
 

@@ -239,4 +239,11 @@ async fn an_archives_members_carry_its_correlation_id_into_files_failures_and_re
         [member.correlation_id.as_str()],
         "read back from the files' metadata"
     );
+
+    // A processed member's origin is used up: the same key uploaded on its
+    // own later is a journey of its own.
+    assert!(!h.root.join("buckets/output/_inlet/origins").read_dir().is_ok_and(|mut d| d.next().is_some()), "no origin is left");
+    h.drop_bytes("in/pack/asx_eod_p.csv", (ASX.to_owned() + "\n").as_bytes()).await;
+    let Outcome::Loaded(again) = h.engine.process("in/pack/asx_eod_p.csv").await else { panic!("loads") };
+    assert_ne!(again.correlation_id, member.correlation_id, "a later upload of a member's key has its own id");
 }

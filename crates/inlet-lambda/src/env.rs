@@ -10,7 +10,14 @@
 //! settings parsers are plain functions, compiled always.
 
 use std::path::PathBuf;
-#[cfg(any(feature = "unzip", feature = "pipeline-runner", feature = "partitioner", feature = "harvester", feature = "downloader", feature = "emr-launcher"))]
+#[cfg(any(
+    feature = "unzip",
+    feature = "pipeline-runner",
+    feature = "partitioner",
+    feature = "harvester",
+    feature = "downloader",
+    feature = "emr-launcher"
+))]
 use std::sync::Arc;
 
 use inlet_aws::AwsSettings;
@@ -173,7 +180,10 @@ pub async fn harvester() -> Result<crate::sources::Harvester, ConfigError> {
 
     let (queue, file) = harvester_config(&process_env)?;
     let (settings, sdk) = aws().await;
-    Ok(crate::sources::Harvester { sources: Arc::new(sources(file.as_deref())?), queue: Arc::new(SqsQueue::new(settings.sqs_client(&sdk), queue)) })
+    Ok(crate::sources::Harvester {
+        sources: Arc::new(sources(file.as_deref())?),
+        queue: Arc::new(SqsQueue::new(settings.sqs_client(&sdk), queue)),
+    })
 }
 
 /// The downloader over S3, DynamoDB and SNS, fetching through the system's resolver.

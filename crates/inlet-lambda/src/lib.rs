@@ -41,10 +41,10 @@ pub mod sources;
 
 #[cfg(feature = "partitioner")]
 pub use handlers::partitioner;
-#[cfg(feature = "unzip")]
-pub use handlers::unzip;
 #[cfg(feature = "pipeline-runner")]
 pub use handlers::pipeline_runner::{self, Runner};
+#[cfg(feature = "unzip")]
+pub use handlers::unzip;
 
 use std::future::Future;
 

@@ -15,8 +15,8 @@ use arrow_schema::{DataType, Schema, TimeUnit};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::metadata::{DESCRIPTION_KEY, UNITS_KEY};
 use crate::error::{BoxError, Classify, ErrorClass, describe};
+use crate::metadata::{DESCRIPTION_KEY, UNITS_KEY};
 
 /// A column as the catalog stores it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

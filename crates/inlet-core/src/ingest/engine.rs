@@ -74,10 +74,9 @@ impl Engine {
         let identity = layout::identity_key(&input.source.key);
         match InputKind::of(&input.source.key) {
             InputKind::Archive if !self.pipelines.claims(&identity) => Taken::unrouted(self.lifecycle.expand(input).await),
-            InputKind::Unsupported => Taken::unrouted(Err(Problem::new(
-                Stage::Route,
-                inlet_contract::suffixes::unsupported_reason(&input.source.key),
-            ))),
+            InputKind::Unsupported => {
+                Taken::unrouted(Err(Problem::new(Stage::Route, inlet_contract::suffixes::unsupported_reason(&input.source.key))))
+            }
             _ => match self.pipelines.route(&identity) {
                 Ok(route) => {
                     let pipeline = Some(route.pipeline.name.clone());

@@ -163,8 +163,7 @@ impl Lifecycle {
     /// Records that the member at `key` comes from this archive, so its
     /// processing carries the archive's correlation id.
     async fn record_origin(&self, archive: &Input<'_>, key: &str) -> Result<(), Problem> {
-        let origin =
-            Origin { correlation_id: archive.correlation_id.to_owned(), archive: super::identity_of(archive.source).to_string() };
+        let origin = Origin { correlation_id: archive.correlation_id.to_owned(), archive: super::identity_of(archive.source).to_string() };
         let location = ObjectLocation::new(&self.config.output_bucket, layout::origin_key(&layout::source_id(&archive.source.bucket, key)));
         self.write_document(&location, &origin).await
     }

@@ -241,11 +241,13 @@ impl Outcome {
 struct Seen {
     version: Option<String>,
     correlation_id: String,
+    /// The origin document the id came from, for a member of an archive.
+    origin: Option<ObjectLocation>,
 }
 
 impl Seen {
     fn input<'a>(&'a self, source: &'a ObjectLocation) -> Input<'a> {
-        Input { source, version: self.version.as_deref(), correlation_id: &self.correlation_id }
+        Input { source, version: self.version.as_deref(), correlation_id: &self.correlation_id, origin: self.origin.as_ref() }
     }
 }
 
@@ -254,6 +256,7 @@ struct Input<'a> {
     source: &'a ObjectLocation,
     version: Option<&'a str>,
     correlation_id: &'a str,
+    origin: Option<&'a ObjectLocation>,
 }
 
 /// What an archive records for each member it expands, before writing it:
@@ -369,15 +372,15 @@ impl Lifecycle {
                 }));
             }
         };
-        let correlation_id = self.correlation_of(source, version.as_deref()).await;
+        let (correlation_id, origin) = self.correlation_of(source, version.as_deref()).await;
         tracing::Span::current().record("correlation_id", correlation_id.as_str());
-        Ok(Seen { version, correlation_id })
+        Ok(Seen { version, correlation_id, origin })
     }
 
     /// The outcome of what was done with the input: a problem is filed in
     /// `failed/`, unless it is transient and the input stays to retry.
     async fn conclude(&self, input: &Input<'_>, taken: Taken) -> Outcome {
-        match taken.result {
+        let outcome = match taken.result {
             Ok(outcome) => outcome,
             Err(problem) if problem.class.is_transient() => Outcome::Retry(Deferral {
                 source: input.source.to_string(),
@@ -386,12 +389,25 @@ impl Lifecycle {
                 error: problem.error,
             }),
             Err(problem) => Outcome::Failed(self.file_failure(input, taken.pipeline, problem).await),
+        };
+        if let Some(origin) = input.origin.filter(|_| !outcome.needs_retry()) {
+            self.consume_origin(origin).await;
+        }
+        outcome
+    }
+
+    /// Removes a member's origin once the member is processed, so a file
+    /// uploaded later under the same key has an id of its own. Only a log
+    /// detail is at stake if it stays.
+    async fn consume_origin(&self, origin: &ObjectLocation) {
+        if let Err(e) = self.store.delete(origin).await {
+            tracing::debug!(origin = %origin, error = %e, "could not remove an origin");
         }
     }
 
-    /// The id of the archive the object was expanded from, if it was; else
-    /// the object's own.
-    async fn correlation_of(&self, source: &ObjectLocation, version: Option<&str>) -> String {
+    /// The id of the archive the object was expanded from, with the origin
+    /// document that says so, if it was; else the object's own id.
+    async fn correlation_of(&self, source: &ObjectLocation, version: Option<&str>) -> (String, Option<ObjectLocation>) {
         let origin = ObjectLocation::new(&self.config.output_bucket, layout::origin_key(&layout::source_id(&source.bucket, &source.key)));
         let inherited = match self.store.get_bytes(&origin).await {
             Ok(bytes) => bytes.and_then(|b| serde_json::from_slice::<Origin>(&b).ok()),
@@ -401,7 +417,10 @@ impl Lifecycle {
                 None
             }
         };
-        inherited.map(|o| o.correlation_id).unwrap_or_else(|| layout::correlation_id(&source.bucket, &source.key, version))
+        match inherited {
+            Some(inherited) => (inherited.correlation_id, Some(origin)),
+            None => (layout::correlation_id(&source.bucket, &source.key, version), None),
+        }
     }
 
     /// Moves a processed input to `done/`. If it is already gone, a duplicate
