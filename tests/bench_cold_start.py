@@ -8,8 +8,10 @@ Lambda's. For each run, the event is queued first, then the function's process
 is started, so:
 
   cold      process start → the first event's answer: init plus one event;
-  warm      a second, identical event on the same process: the work alone;
-  init      cold − warm: what starting costs;
+  init      process start → the function's first request for an event
+            (Lambda's init phase: imports, clients, configuration);
+  warm      a second event of the same work (a new upload under a key of
+            its own) on the same process, from the invoke to its answer;
   peak RSS  the process's maximum resident memory over both events.
 
 Events: unzip expands data/buoy.z05.00.20210115.000000.zip (6 members);
@@ -83,6 +85,8 @@ class RuntimePrefix(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def forward(self):
+        if self.path.endswith("/invocation/next") and self.server.ready_at is None:
+            self.server.ready_at = time.perf_counter()
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
         connection = http.client.HTTPConnection(*self.upstream, timeout=900)
@@ -118,6 +122,8 @@ class RuntimePrefix(http.server.BaseHTTPRequestHandler):
 
 class QuietServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
+    # When the function first asked for an event: the end of its init.
+    ready_at = None
 
     def handle_error(self, request, client_address):
         pass  # a stopped function's connection, as above
@@ -125,12 +131,12 @@ class QuietServer(http.server.ThreadingHTTPServer):
 
 @contextlib.contextmanager
 def without_prefix(port):
-    """The Runtime API at `port` as a plain host:port; yields the new port."""
+    """The Runtime API at `port` as a plain host:port; yields its server."""
     handler = type("Forward", (RuntimePrefix,), {"upstream": ("127.0.0.1", port)})
     server = QuietServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield server.server_address[1]
+        yield server
     finally:
         server.shutdown()
 
@@ -165,12 +171,12 @@ def finish(invocation, process, what):
     return invocation.answer
 
 
-def one_run(command, env, function, s3, log, scratch):
+def one_run(command, env, function, s3, log, scratch, run):
     """One cold and one warm event, on a Runtime API of their own: a process
     stopped at the end leaves a poll for the next event that would swallow
     the next run's."""
-    with runtime_api(scratch) as port, without_prefix(port) as runtime_port:
-        return events(port, command, {**env, **runtime_env(command, runtime_port)}, function, s3, log)
+    with runtime_api(scratch) as port, without_prefix(port) as runtime:
+        return events(port, command, {**env, **runtime_env(command, runtime.server_address[1])}, function, s3, log, run, runtime)
 
 
 def runtime_env(command, runtime_port):
@@ -179,26 +185,38 @@ def runtime_env(command, runtime_port):
     return {"AWS_LAMBDA_RUNTIME_API": address if "awslambdaric" in command else f"http://{address}"}
 
 
-def events(port, command, env, function, s3, log):
+def events(port, command, env, function, s3, log, run, runtime):
     _, source, key = FUNCTIONS[function]
-    s3.put_object(Bucket="input", Key=key, Body=source.read_bytes())
-    cold_event = invoke(port, s3_event(key))
+    # Each event a new upload under a key of its own, so the warm event does
+    # the cold one's work, not the replacement of an earlier version.
+    cold_key, warm_key = (key.replace("in/", f"in/run{run}-{phase}/", 1) for phase in ("cold", "warm"))
+    s3.put_object(Bucket="input", Key=cold_key, Body=source.read_bytes())
+    cold_event = invoke(port, s3_event(cold_key))
     time.sleep(0.5)  # the event waits in the emulator before the process exists
     started = time.perf_counter()
     process = subprocess.Popen(command, env=env, cwd=REPO / "tests" / "bench", stdout=log, stderr=log)
     answer = finish(cold_event, process, f"{function} cold")
     cold = cold_event.answered_at - started
+    init = runtime.ready_at - started
     check(function, answer)
 
-    s3.put_object(Bucket="input", Key=key, Body=source.read_bytes())
+    s3.put_object(Bucket="input", Key=warm_key, Body=source.read_bytes())
     sent = time.perf_counter()
-    warm_event = invoke(port, s3_event(key))
+    warm_event = invoke(port, s3_event(warm_key))
     check(function, finish(warm_event, process, f"{function} warm"))
     warm = warm_event.answered_at - sent
 
+    peak = peak_rss_mib(process.pid)
     process.terminate()
-    _, _, usage = os.wait4(process.pid, 0)
-    return cold, warm, usage.ru_maxrss / 1024
+    process.wait(timeout=20)
+    return cold, init, warm, peak
+
+
+def peak_rss_mib(pid):
+    """The process's peak resident memory since it exec'd (getrusage would
+    count the forked copy of this interpreter before the exec)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")) / 1024
 
 
 def check(function, answer):
@@ -268,18 +286,18 @@ def main():
             for function in args.functions:
                 for name, (command, env) in commands(function, bootstraps[function], endpoint, queue_url).items():
                     with open(LOG, "a") as log:
-                        runs = [one_run(command, env, function, s3, log, scratch) for _ in range(args.runs)]
-                    cold, warm, rss = (statistics.median(r[i] for r in runs) for i in range(3))
-                    rows.append((function, name, cold, warm, rss))
-                    print(f"{function:16} {name:26} cold {cold * 1000:7.0f} ms  warm {warm * 1000:6.0f} ms  "
-                          f"init {(cold - warm) * 1000:6.0f} ms  peak RSS {rss:6.0f} MiB", flush=True)  # fmt: skip
+                        runs = [one_run(command, env, function, s3, log, scratch, f"{name[0]}{run}") for run in range(args.runs)]
+                    cold, init, warm, rss = (statistics.median(r[i] for r in runs) for i in range(4))
+                    rows.append((function, name, cold, init, warm, rss))
+                    print(f"{function:16} {name:26} cold {cold * 1000:6.0f} ms  init {init * 1000:6.0f} ms  "
+                          f"warm {warm * 1000:6.0f} ms  peak RSS {rss:5.0f} MiB", flush=True)  # fmt: skip
     print()
     print(f"medians of {args.runs} runs; {os.cpu_count()} cores; {platform_line()}")
     for function in args.functions:
         rust = next(r for r in rows if r[0] == function and r[1].startswith("inlet"))
         python = next(r for r in rows if r[0] == function and r[1].startswith("Python"))
-        print(f"{function}: inlet's cold start is {python[2] / rust[2]:.1f}× faster than Python's, "
-              f"its init {(python[2] - python[3]) / max(rust[2] - rust[3], 1e-3):.0f}× shorter, in {rust[4] / python[4]:.2f}× the memory")  # fmt: skip
+        print(f"{function}: inlet's cold start {rust[2] * 1000:.0f} ms against {python[2] * 1000:.0f} ms, {python[2] / rust[2]:.1f}× faster; "
+              f"init {rust[3] * 1000:.0f} ms against {python[3] * 1000:.0f} ms; peak RSS {rust[5]:.0f} MiB against {python[5]:.0f} MiB")  # fmt: skip
 
 
 def platform_line():

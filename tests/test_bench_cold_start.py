@@ -27,4 +27,4 @@ def test_the_cold_start_benchmark_runs_both_functions_in_both_languages():
         ("unzip", "inlet (Rust)"),
     ], result.stdout
     assert all(int(ms) > 0 for _, _, ms in rows)
-    assert "inlet's cold start is" in result.stdout
+    assert "inlet's cold start" in result.stdout
