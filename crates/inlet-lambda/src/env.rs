@@ -4,7 +4,6 @@
 //! environment, so a test can start it with exactly the variables the
 //! synthesized stack gives the function. The names come from
 //! [`inlet_contract::env`], which the stacks import too.
-
 //!
 //! Each function's loader is compiled with that function's feature; the
 //! settings parsers are plain functions, compiled always.
@@ -103,7 +102,7 @@ fn pipelines() -> Result<Arc<inlet_core::pipeline::PipelineSet>, ConfigError> {
 
 /// The archive expander over S3, for unzip. Builds the S3 client only.
 #[cfg(feature = "unzip")]
-pub async fn unzip_engine() -> Result<inlet_core::Expander, ConfigError> {
+pub async fn expander() -> Result<inlet_core::Expander, ConfigError> {
     let config = engine_config(&process_env)?;
     let (settings, sdk) = aws().await;
     let store = Arc::new(inlet_aws::S3ObjectStore::new(settings.s3_client(&sdk)));

@@ -3,6 +3,6 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     inlet_lambda::init_tracing();
-    let engine = inlet_lambda::env::unzip_engine().await?;
-    inlet_lambda::serve(engine, |engine, payload| async move { inlet_lambda::unzip::handle(&engine, &payload).await }).await
+    let expander = inlet_lambda::env::expander().await?;
+    inlet_lambda::serve(expander, |expander, payload| async move { inlet_lambda::unzip::handle(&expander, &payload).await }).await
 }
