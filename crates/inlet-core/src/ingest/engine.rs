@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use inlet_contract::InputKind;
 
-use super::{EngineConfig, Input, Lifecycle, Outcome, Problem, Stage, Taken};
+use super::{EngineConfig, Input, Lifecycle, Outcome, Problem, Stage, Taken, Work};
 use crate::layout;
 use crate::pipeline::PipelineSet;
-use crate::storage::{ObjectLocation, ObjectStore};
+use crate::storage::ObjectStore;
 
 /// Runs inputs through their lifecycle against any store: archives are
 /// expanded, other files routed to their pipeline and loaded.
@@ -54,20 +54,11 @@ impl Engine {
     /// Takes the object at `key` in the input bucket through its lifecycle.
     /// Every log line on the way carries the input's correlation id.
     pub async fn process(&self, key: &str) -> Outcome {
-        let source = ObjectLocation::new(&self.lifecycle.config.input_bucket, key);
-        self.lifecycle.traced(&source, self.run(&source)).await
+        self.lifecycle.process(key, self).await
     }
+}
 
-    async fn run(&self, source: &ObjectLocation) -> Outcome {
-        let seen = match self.lifecycle.begin(source).await {
-            Ok(seen) => seen,
-            Err(nothing_to_do) => return nothing_to_do,
-        };
-        let input = seen.input(source);
-        let taken = self.take(&input).await;
-        self.lifecycle.conclude(&input, taken).await
-    }
-
+impl Work for Engine {
     /// An archive no pipeline reads whole is expanded; anything else goes to
     /// the one pipeline whose trigger matches its identity key.
     async fn take(&self, input: &Input<'_>) -> Taken {

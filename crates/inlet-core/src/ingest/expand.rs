@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use super::{EngineConfig, Input, Lifecycle, Origin, Outcome, Problem, Stage, Taken};
+use super::{EngineConfig, Input, Lifecycle, Origin, Outcome, Problem, Stage, Taken, Work};
 use crate::archive::{self, ArchiveError, ArchiveKind, Expansion};
 use crate::layout;
 use crate::storage::{ObjectLocation, ObjectStore};
@@ -66,18 +66,13 @@ impl Expander {
     /// Expands the archive at `key` in the input bucket into its members
     /// beside it, and moves it to `done/` (or `failed/`, with the reason).
     pub async fn process(&self, key: &str) -> Outcome {
-        let source = ObjectLocation::new(&self.lifecycle.config.input_bucket, key);
-        self.lifecycle.traced(&source, self.run(&source)).await
+        self.lifecycle.process(key, self).await
     }
+}
 
-    async fn run(&self, source: &ObjectLocation) -> Outcome {
-        let seen = match self.lifecycle.begin(source).await {
-            Ok(seen) => seen,
-            Err(nothing_to_do) => return nothing_to_do,
-        };
-        let input = seen.input(source);
-        let expanded = self.lifecycle.expand(&input).await;
-        self.lifecycle.conclude(&input, Taken::unrouted(expanded)).await
+impl Work for Expander {
+    async fn take(&self, input: &Input<'_>) -> Taken {
+        Taken::unrouted(self.lifecycle.expand(input).await)
     }
 }
 

@@ -34,7 +34,6 @@ mod recorded;
 pub use engine::Engine;
 pub use expand::Expander;
 
-use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -316,6 +315,11 @@ impl Taken {
     }
 }
 
+/// What a processor does with an input in the middle of its lifecycle.
+trait Work {
+    async fn take(&self, input: &Input<'_>) -> Taken;
+}
+
 /// The lifecycle every input goes through, whatever is done with it: seen at
 /// a version, given a correlation id, then moved to `done/`, or to `failed/`
 /// with its error document, or left in place to retry. It also keeps the
@@ -339,14 +343,26 @@ impl Lifecycle {
         crate::scratch::sweep(&parent)
     }
 
-    /// Runs `work` on the object at `source` in a span that carries its
-    /// correlation id, and logs its outcome there.
-    async fn traced(&self, source: &ObjectLocation, work: impl Future<Output = Outcome>) -> Outcome {
+    /// Takes the object at `key` in the input bucket through its lifecycle,
+    /// with `work` done in the middle. Every log line on the way carries the
+    /// input's correlation id.
+    async fn process(&self, key: &str, work: &impl Work) -> Outcome {
         let started = Instant::now();
+        let source = ObjectLocation::new(&self.config.input_bucket, key);
         let span = tracing::info_span!("input", correlation_id = tracing::field::Empty);
-        let outcome = work.instrument(span.clone()).await;
-        span.in_scope(|| log_outcome(source, &outcome, started));
+        let outcome = self.run(&source, work).instrument(span.clone()).await;
+        span.in_scope(|| log_outcome(&source, &outcome, started));
         outcome
+    }
+
+    async fn run(&self, source: &ObjectLocation, work: &impl Work) -> Outcome {
+        let seen = match self.begin(source).await {
+            Ok(seen) => seen,
+            Err(nothing_to_do) => return nothing_to_do,
+        };
+        let input = seen.input(source);
+        let taken = work.take(&input).await;
+        self.conclude(&input, taken).await
     }
 
     /// Sees the object at the version it will be moved on at, and names it
