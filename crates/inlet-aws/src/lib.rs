@@ -22,50 +22,62 @@
 //! `cloudformation`, and `source-state` and `emr` for the backends over
 //! DynamoDB), so a function links the clients it calls and no others.
 
+pub mod errors;
+
+// Each service's module beside what it exports, under the same feature.
+
 #[cfg(feature = "sns")]
 mod alerts;
+#[cfg(feature = "sns")]
+pub use alerts::SnsAlerts;
+
 #[cfg(feature = "athena")]
 mod athena;
+#[cfg(feature = "athena")]
+pub use athena::{AthenaError, AthenaQuery, QueryResult};
+
 #[cfg(feature = "s3")]
 mod buckets;
+#[cfg(feature = "s3")]
+pub use buckets::{BucketError, BucketHousekeeping, Emptied};
+
 #[cfg(feature = "emr")]
 mod emr;
 #[cfg(feature = "emr")]
-mod emr_serverless;
-pub mod errors;
-#[cfg(feature = "glue")]
-mod glue;
-#[cfg(feature = "emr")]
-mod run_state;
-#[cfg(feature = "s3")]
-mod s3;
-#[cfg(feature = "source-state")]
-mod source_state;
-#[cfg(feature = "sqs")]
-mod sqs;
-#[cfg(feature = "cloudformation")]
-mod stack;
-
-#[cfg(feature = "sns")]
-pub use alerts::SnsAlerts;
-#[cfg(feature = "athena")]
-pub use athena::{AthenaError, AthenaQuery, QueryResult};
-#[cfg(feature = "s3")]
-pub use buckets::{BucketError, BucketHousekeeping, Emptied};
-#[cfg(feature = "emr")]
 pub use emr::EmrClusters;
+
+#[cfg(feature = "emr")]
+mod emr_serverless;
 #[cfg(feature = "emr")]
 pub use emr_serverless::EmrServerlessJobRuns;
+
+#[cfg(feature = "glue")]
+mod glue;
 #[cfg(feature = "glue")]
 pub use glue::GlueCatalog;
+
+#[cfg(feature = "emr")]
+mod run_state;
 #[cfg(feature = "emr")]
 pub use run_state::DynamoRunState;
+
+#[cfg(feature = "s3")]
+mod s3;
 #[cfg(feature = "s3")]
 pub use s3::S3ObjectStore;
+
+#[cfg(feature = "source-state")]
+mod source_state;
 #[cfg(feature = "source-state")]
 pub use source_state::DynamoSourceState;
+
+#[cfg(feature = "sqs")]
+mod sqs;
 #[cfg(feature = "sqs")]
 pub use sqs::{MovedBack, SqsQueue};
+
+#[cfg(feature = "cloudformation")]
+mod stack;
 #[cfg(feature = "cloudformation")]
 pub use stack::{StackLookupError, stack_outputs};
 
