@@ -141,7 +141,8 @@ pub async fn move_back(store: &Arc<dyn ObjectStore>, bucket: &str, keys: &[Strin
     for key in keys {
         let relative = layout::relative_key(key);
         let failed = ObjectLocation::new(bucket, format!("{}{relative}", layout::FAILED));
-        let inbox = ObjectLocation::new(bucket, format!("{}{relative}", layout::INBOX));
+        let original = key_before_failing(store.as_ref(), &failed).await?;
+        let inbox = ObjectLocation::new(bucket, original.unwrap_or_else(|| format!("{}{relative}", layout::INBOX)));
         store.rename(&failed, &inbox, None).await?;
         if let Err(e) = store.delete(&failed.with_key(layout::error_document_key(&failed.key))).await {
             // A stale document beside no input misleads nobody for long: the
@@ -151,6 +152,14 @@ pub async fn move_back(store: &Arc<dyn ObjectStore>, bucket: &str, keys: &[Strin
         moved.push(inbox.key);
     }
     Ok(moved)
+}
+
+/// The `in/` key a failed input came from, as its error document records it:
+/// a key too long to move under `failed/` whole keeps its name only there.
+async fn key_before_failing(store: &dyn ObjectStore, failed: &ObjectLocation) -> Result<Option<String>, StoreError> {
+    let document = store.get_bytes(&failed.with_key(layout::error_document_key(&failed.key))).await?;
+    let source = document.and_then(|bytes| serde_json::from_slice::<Failure>(&bytes).ok()).map(|failure| failure.source);
+    Ok(source.and_then(|uri| Some(layout::identity_key(uri.strip_prefix("s3://")?.split_once('/')?.1))))
 }
 
 /// The inputs in `done/` that `pipeline` loaded, moved there at or after

@@ -25,9 +25,38 @@ pub fn identity_key(key: &str) -> String {
     format!("{INBOX}{}", relative_key(key))
 }
 
+/// The longest key S3 takes, in bytes.
+pub const MAX_KEY_BYTES: usize = 1024;
+/// The longest name most local file systems give one folder or file.
+pub const MAX_NAME_BYTES: usize = 255;
+/// How much of a long file name a shortened key keeps.
+const SHORTENED_NAME_TAIL_BYTES: usize = 100;
+
 /// The key of `key` once moved under `prefix` (`done/` or `failed/`).
+///
+/// The same relative path, unless that key or its error document's would be
+/// longer than S3 allows, or have a name longer than a local file system
+/// allows: then `<prefix><hash>~<end of the file name>`, which is
+/// deterministic and keeps the extension. The error document and the
+/// manifests hold the original key.
 pub fn lifecycle_key(key: &str, prefix: &str) -> String {
-    format!("{prefix}{}", relative_key(key))
+    let relative = relative_key(key);
+    let moved = format!("{prefix}{relative}");
+    if fits(&error_document_key(&moved)) { moved } else { format!("{prefix}{}", shortened(relative)) }
+}
+
+fn fits(key: &str) -> bool {
+    key.len() <= MAX_KEY_BYTES && key.split('/').all(|name| name.len() <= MAX_NAME_BYTES)
+}
+
+fn shortened(relative: &str) -> String {
+    let digest = hex::encode(&Sha256::digest(relative.as_bytes())[..8]);
+    let name = relative.rsplit('/').next().unwrap_or(relative);
+    let mut start = name.len().saturating_sub(SHORTENED_NAME_TAIL_BYTES);
+    while !name.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("{digest}~{}", &name[start..])
 }
 
 /// The error document beside a failed object.
@@ -107,6 +136,26 @@ mod tests {
         assert_eq!(lifecycle_key("in/x.zip", FAILED), "failed/x.zip");
         assert_eq!(error_document_key("failed/x.zip"), "failed/x.zip.error.json");
         assert_eq!(lifecycle_key("direct/a/b.csv", DONE), "done/a/b.csv");
+    }
+
+    #[test]
+    fn a_key_too_long_to_move_is_shortened_with_a_hash() {
+        let folder = "f".repeat(250);
+        let key = format!("in/{folder}/{folder}/{folder}/{folder}/{}é.csv", "n".repeat(1024 - 3 - 4 * 251 - 6));
+        assert_eq!(key.len(), 1024);
+        for prefix in [DONE, FAILED] {
+            let moved = lifecycle_key(&key, prefix);
+            let document = error_document_key(&moved);
+            assert!(document.len() <= MAX_KEY_BYTES, "{}", document.len());
+            assert!(document.split('/').all(|name| name.len() <= MAX_NAME_BYTES));
+            assert!(moved.starts_with(prefix) && moved.ends_with("né.csv"), "{moved}");
+            assert_eq!(moved, lifecycle_key(&key, prefix), "deterministic");
+        }
+        let sibling = key.replace("/nnn", "/mnn");
+        assert_ne!(lifecycle_key(&key, DONE), lifecycle_key(&sibling, DONE), "a different key, a different name");
+
+        let long_name = format!("in/{}.csv", "x".repeat(245));
+        assert!(lifecycle_key(&long_name, FAILED).len() < 130, "a name whose error document would pass 255 bytes");
     }
 
     #[test]

@@ -209,6 +209,20 @@ pub struct CsvConfig {
     /// What to do with a value that cannot be parsed as its column's type.
     #[serde(default)]
     pub on_bad_value: BadValueAction,
+
+    /// A header with more columns than this fails the file. Every column
+    /// holds a builder and a Parquet column writer, so a runaway header (a
+    /// file that is one enormous line, say) would otherwise take memory
+    /// without bound.
+    #[serde(default = "default_max_columns")]
+    pub max_columns: usize,
+}
+
+/// Enough for wide sensor exports, and within the memory budget.
+pub const DEFAULT_MAX_COLUMNS: usize = 1_000;
+
+fn default_max_columns() -> usize {
+    DEFAULT_MAX_COLUMNS
 }
 
 impl Default for CsvConfig {
@@ -220,6 +234,7 @@ impl Default for CsvConfig {
             skip_lines: 0,
             null_values: default_null_values(),
             on_bad_value: BadValueAction::Reject,
+            max_columns: DEFAULT_MAX_COLUMNS,
         }
     }
 }

@@ -80,6 +80,12 @@ impl LocalObjectStore {
             return Err(StoreError::InvalidKey { key: location.bucket.clone(), reason: "bucket names are single path segments" });
         }
         validate_key(&location.key)?;
+        if location.key.split('/').any(|name| name.len() > crate::layout::MAX_NAME_BYTES) {
+            return Err(StoreError::InvalidKey {
+                key: location.key.clone(),
+                reason: "a folder or file name in it is longer than the 255 bytes a local file system allows",
+            });
+        }
         if location.key.starts_with(STAGING_DIR) {
             return Err(StoreError::InvalidKey { key: location.key.clone(), reason: "the prefix is reserved" });
         }

@@ -223,4 +223,19 @@ mod tests {
             assert!(validate_key(key).is_ok(), "{key:?} should be accepted");
         }
     }
+
+    proptest::proptest! {
+        /// Whatever the key, one that is accepted names a path below its
+        /// bucket's folder: no component climbs out or starts again at the root.
+        #[test]
+        fn an_accepted_key_never_leaves_its_bucket(parts in proptest::collection::vec(
+            proptest::sample::select(vec!["a", "é", ".", "..", "/", "\\", "\0", "~", ":", "c:", "%2e%2e", " "]), 0..12)) {
+            let key = parts.concat();
+            if validate_key(&key).is_ok() {
+                let path = std::path::Path::new("/bucket").join(&key);
+                let inside = path.components().skip(2).all(|c| matches!(c, std::path::Component::Normal(_)));
+                proptest::prop_assert!(path.starts_with("/bucket") && inside, "{key:?} → {path:?}");
+            }
+        }
+    }
 }

@@ -5,6 +5,7 @@
 //! wrong number of fields, and does not say which line a row came from. Here
 //! such a record is rejected on its own, with its line, and the rest load.
 
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
 
 use super::{RawBatch, RawBatchBuilder, ReaderRejection, RecordReader};
@@ -19,6 +20,8 @@ pub struct CsvOptions {
     /// The column names of a file without a header.
     pub column_names: Vec<String>,
     pub skip_lines: usize,
+    /// A header wider than this fails the file.
+    pub max_columns: usize,
 }
 
 impl CsvOptions {
@@ -28,19 +31,17 @@ impl CsvOptions {
             header: config.header,
             column_names: config.column_names.clone(),
             skip_lines: config.skip_lines,
+            max_columns: config.max_columns,
         }
     }
 }
 
 pub struct CsvReader<R: Read> {
-    csv: csv::Reader<BufReader<R>>,
+    csv: csv::Reader<LineBreaks<BufReader<R>>>,
     columns: Vec<String>,
     separator: String,
     /// Lines skipped before the first record.
     line_offset: u64,
-    /// Newlines inside quoted fields so far: the `csv` crate counts record
-    /// terminators, and line numbers should match an editor's.
-    embedded_newlines: u64,
     record: csv::ByteRecord,
 }
 
@@ -48,11 +49,69 @@ fn read_error(line: Option<u64>, error: &dyn std::fmt::Display) -> ConvertError 
     ConvertError::Read { line, message: error.to_string() }
 }
 
-/// Newlines inside the record's fields: the fields lie end to end in one
-/// buffer, and one pass over it is cheaper than one per field. Most records
-/// have none, which `memchr` finds fastest.
-fn newlines_in(record: &csv::ByteRecord) -> u64 {
-    memchr::memchr_iter(b'\n', record.as_slice()).count() as u64
+/// Notes where lines end as the bytes pass on to the parser, so a record's
+/// line comes from its byte offset, as an editor counts it: after a `\n`,
+/// a `\r\n` or a lone `\r`, quoted or not. The `csv` crate's own count
+/// sees only `\n`, sees the `\n` of a `\r\n` only once it reads the next
+/// record, and counts blank lines it skips after the record they precede.
+struct LineBreaks<R> {
+    inner: R,
+    /// Bytes passed on so far.
+    passed: u64,
+    /// The line breaks past the last record asked about: offset and length.
+    ahead: VecDeque<(u64, u8)>,
+    /// Line breaks before those.
+    behind: u64,
+    /// Where the line after the last counted break starts.
+    line_start: u64,
+    /// The offset of the last `\r`.
+    last_cr: Option<u64>,
+}
+
+impl<R> LineBreaks<R> {
+    fn new(inner: R) -> Self {
+        Self { inner, passed: 0, ahead: VecDeque::new(), behind: 0, line_start: 0, last_cr: None }
+    }
+
+    fn count_next(&mut self) {
+        if let Some((at, length)) = self.ahead.pop_front() {
+            self.behind += 1;
+            self.line_start = at + u64::from(length);
+        }
+    }
+
+    /// The line, from 1, of a record the parser says starts at `offset`:
+    /// past the blank lines the parser skipped there. Offsets asked about
+    /// never go back, so the breaks before one need only be counted.
+    fn line_of_record_at(&mut self, offset: u64) -> u64 {
+        while self.ahead.front().is_some_and(|&(at, _)| at < offset) {
+            self.count_next();
+        }
+        while self.ahead.front().is_some_and(|&(at, _)| at == self.line_start.max(offset)) {
+            self.count_next();
+        }
+        self.behind + 1
+    }
+}
+
+impl<R: Read> Read for LineBreaks<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        for at in memchr::memchr2_iter(b'\r', b'\n', &buf[..read]) {
+            let offset = self.passed + at as u64;
+            let ends_crlf = buf[at] == b'\n' && self.last_cr.is_some_and(|cr| cr + 1 == offset);
+            match self.ahead.back_mut() {
+                // The `\n` of a `\r\n`, perhaps across two reads.
+                Some((_, length)) if ends_crlf => *length = 2,
+                _ => self.ahead.push_back((offset, 1)),
+            }
+            if buf[at] == b'\r' {
+                self.last_cr = Some(offset);
+            }
+        }
+        self.passed += read as u64;
+        Ok(read)
+    }
 }
 
 impl<R: Read> CsvReader<R> {
@@ -61,25 +120,30 @@ impl<R: Read> CsvReader<R> {
         let mut buffered = BufReader::with_capacity(64 * 1024, input);
         skip_bom_and_lines(&mut buffered, options.skip_lines).map_err(|e| read_error(None, &e))?;
         let line_offset = options.skip_lines as u64;
-        let csv = csv::ReaderBuilder::new().has_headers(false).delimiter(options.delimiter).flexible(true).from_reader(buffered);
+        let csv =
+            csv::ReaderBuilder::new().has_headers(false).delimiter(options.delimiter).flexible(true).from_reader(LineBreaks::new(buffered));
         let mut reader = Self {
             csv,
             columns: options.column_names,
             separator: (options.delimiter as char).to_string(),
             line_offset,
-            embedded_newlines: 0,
             record: csv::ByteRecord::new(),
         };
         if options.header {
-            reader.columns = reader.read_header()?;
+            reader.columns = reader.read_header(options.max_columns)?;
         }
         Ok(reader)
     }
 
-    fn read_header(&mut self) -> Result<Vec<String>, ConvertError> {
+    fn read_header(&mut self, max_columns: usize) -> Result<Vec<String>, ConvertError> {
         match self.csv.read_byte_record(&mut self.record) {
             Ok(true) => {
-                self.embedded_newlines = newlines_in(&self.record);
+                if self.record.len() > max_columns {
+                    return Err(ConvertError::Header {
+                        problem: format!("the header names {} columns, more than the {max_columns} a file may have", self.record.len()),
+                        fix: "check that the delimiter is right, or raise reader.max_columns in the pipeline".into(),
+                    });
+                }
                 Ok(self.record.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect())
             }
             Ok(false) => Ok(Vec::new()),
@@ -92,11 +156,13 @@ impl<R: Read> CsvReader<R> {
         match self.csv.read_byte_record(&mut self.record) {
             Ok(true) => {}
             Ok(false) => return Ok(None),
-            Err(e) => return Err(read_error(e.position().map(|p| p.line() + self.line_offset), &e)),
+            Err(e) => {
+                let line = e.position().map(|p| self.csv.get_mut().line_of_record_at(p.byte()) + self.line_offset);
+                return Err(read_error(line, &e));
+            }
         }
-        let line = self.record.position().map_or(0, |p| p.line()) + self.line_offset + self.embedded_newlines;
-        self.embedded_newlines += newlines_in(&self.record);
-        Ok(Some(line))
+        let start = self.record.position().map_or(0, |p| p.byte());
+        Ok(Some(self.csv.get_mut().line_of_record_at(start) + self.line_offset))
     }
 
     fn lossy_record(&self) -> String {
@@ -163,4 +229,50 @@ fn skip_bom_and_lines<R: BufRead>(reader: &mut R, lines: usize) -> std::io::Resu
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The line each record starts on, read in reads of `chunk` bytes.
+    fn lines_of(text: &[u8], chunk: usize) -> Vec<u64> {
+        struct Chunked<'a>(&'a [u8], usize);
+        impl Read for Chunked<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let n = self.0.len().min(self.1).min(buf.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let options =
+            CsvOptions { delimiter: b',', header: false, column_names: vec!["a".into(), "b".into()], skip_lines: 0, max_columns: 10 };
+        let mut reader = CsvReader::new(options, Chunked(text, chunk)).expect("a reader");
+        std::iter::from_fn(|| reader.next_record().expect("a record")).collect()
+    }
+
+    #[test]
+    fn records_are_numbered_by_the_line_they_start_on_whatever_the_line_ends() {
+        let cases: [(&[u8], &[u64]); 6] = [
+            (b"a,1\nb,2\nc,3\n", &[1, 2, 3]),
+            (b"a,1\r\nb,2\r\nc,3\r\n", &[1, 2, 3]),
+            (b"a,1\rb,2\rc,3", &[1, 2, 3]),
+            (b"\"a\nA\",1\nb,2\n\"c\r\nC\r\n\",3\r\nd,4", &[1, 3, 4, 7]),
+            (b"\na,1\n\n\r\nb,2\r\n\r\n\rc,3\n", &[2, 5, 8]),
+            (b"a,\"1\r\r\n\",2\nb,2", &[1, 4]),
+        ];
+        for (text, expected) in cases {
+            for chunk in [1, 2, 3, 64 * 1024] {
+                assert_eq!(lines_of(text, chunk), expected, "{:?} read {chunk} bytes at a time", String::from_utf8_lossy(text));
+            }
+        }
+    }
+
+    #[test]
+    fn a_header_wider_than_the_limit_fails_the_file_with_the_setting_to_change() {
+        let options = CsvOptions { delimiter: b',', header: true, column_names: Vec::new(), skip_lines: 0, max_columns: 3 };
+        let error = CsvReader::new(options, "a,b,c,d\n1,2,3,4\n".as_bytes()).err().expect("too wide");
+        assert!(error.to_string().contains("4 columns") && error.to_string().contains("reader.max_columns"), "{error}");
+    }
 }
