@@ -143,10 +143,22 @@ async fn main() -> ExitCode {
     match run(cli.state, cli.command).await {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            let again = if is_transient(&error) { "\nit may pass now: run the same command again" } else { "" };
+            eprintln!("error: {error:#}{again}");
             ExitCode::from(2)
         }
     }
+}
+
+/// Whether a storage or catalog error in the chain says the failure was
+/// passing (throttling, a 5xx, a dropped connection).
+fn is_transient(error: &anyhow::Error) -> bool {
+    use inlet_core::error::Classify;
+    error.chain().any(|cause| {
+        cause.downcast_ref::<inlet_core::storage::StoreError>().is_some_and(Classify::is_transient)
+            || cause.downcast_ref::<inlet_core::catalog::CatalogError>().is_some_and(Classify::is_transient)
+            || cause.downcast_ref::<inlet_core::register::RegisterError>().is_some_and(Classify::is_transient)
+    })
 }
 
 async fn run(options: state::StateOptions, command: Command) -> anyhow::Result<ExitCode> {
