@@ -218,4 +218,65 @@ mod tests {
         event["Records"][0]["eventName"] = json!("ObjectRemoved:Delete");
         assert!(keys(&deliveries(&event)[0]).is_empty());
     }
+
+    /// Any JSON: objects with the keys the decoder looks for more often than others.
+    fn any_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let keys = prop::sample::select(vec![
+            "Records",
+            "eventSource",
+            "EventSource",
+            "s3",
+            "bucket",
+            "object",
+            "name",
+            "key",
+            "body",
+            "Sns",
+            "Message",
+            "detail",
+            "detail-type",
+            "source",
+            "Event",
+            "messageId",
+            "x",
+        ]);
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            prop::sample::select(vec!["aws:sqs", "aws:s3", "aws:sns", "s3:TestEvent", "Object Created", "aws.s3", "a+b%2Fc%", ""])
+                .prop_map(Value::from),
+            ".{0,12}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 48, 6, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                prop::collection::vec((keys.clone(), inner), 0..6)
+                    .prop_map(|pairs| Value::Object(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config { cases: 512, failure_persistence: None, ..Default::default() })]
+
+        /// Whatever a payload holds, decoding it answers: objects or a reason,
+        /// never a panic; and a message body that is itself any JSON too.
+        #[test]
+        fn any_payload_decodes_to_objects_or_a_reason(payload in any_json(), body in any_json()) {
+            let _ = deliveries(&payload);
+            let message = sqs(&[body.to_string()]);
+            let decoded = deliveries(&message);
+            proptest::prop_assert_eq!(decoded.len(), 1);
+        }
+
+        /// A `+` in a notification is a space; a `+` in the key arrives as `%2B`.
+        #[test]
+        fn any_key_text_decodes(raw in "([a-z+ /%]|%2[bB]|%2[fF]|%[0-9A-F]{2}|.){0,32}") {
+            let decoded = decode_key(&raw);
+            let encoded_plus = raw.contains("%2B") || raw.contains("%2b");
+            proptest::prop_assert!(!decoded.contains('+') || encoded_plus, "{raw:?} → {decoded:?}");
+        }
+    }
 }
