@@ -54,6 +54,17 @@ def moto_server(log_dir):
 
 
 @contextlib.contextmanager
+def moto_with_buckets(log_dir):
+    """moto's server with the input and output buckets and the catalog's
+    database that the CLI's defaults name; yields its endpoint URL."""
+    with moto_server(log_dir) as endpoint:
+        for bucket in ("input", "output"):
+            client("s3", endpoint).create_bucket(Bucket=bucket)
+        client("glue", endpoint).create_database(DatabaseInput={"Name": "inlet"})
+        yield endpoint
+
+
+@contextlib.contextmanager
 def lambda_emulator(endpoint, environment, log_dir):
     """`cargo lambda watch` on a loopback port, every function's environment
     pointing at moto's `endpoint`. Yields what `invoke` needs."""

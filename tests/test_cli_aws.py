@@ -7,15 +7,12 @@ import urllib.request
 import pytest
 
 from conftest import REPO
-from aws_local import CREDENTIALS, client, moto_server
+from aws_local import CREDENTIALS, client, moto_with_buckets
 
 
 @pytest.fixture
 def moto(tmp_path):
-    with moto_server(tmp_path) as endpoint:
-        for bucket in ("input", "output"):
-            client("s3", endpoint).create_bucket(Bucket=bucket)
-        client("glue", endpoint).create_database(DatabaseInput={"Name": "inlet"})
+    with moto_with_buckets(tmp_path) as endpoint:
         yield endpoint
 
 

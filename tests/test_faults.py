@@ -9,7 +9,7 @@ import pytest
 
 import duckdb
 
-from aws_local import CREDENTIALS, client, moto_server
+from aws_local import CREDENTIALS, client, moto_with_buckets
 from eod_data import write_eod
 from fault_proxy import FaultProxy, Rule
 
@@ -48,10 +48,7 @@ def source(tmp_path_factory):
 
 @pytest.fixture
 def moto(tmp_path):
-    with moto_server(tmp_path) as endpoint:
-        for bucket in ("input", "output"):
-            client("s3", endpoint).create_bucket(Bucket=bucket)
-        client("glue", endpoint).create_database(DatabaseInput={"Name": "inlet"})
+    with moto_with_buckets(tmp_path) as endpoint:
         yield endpoint
 
 
