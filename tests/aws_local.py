@@ -65,14 +65,15 @@ def moto_with_buckets(log_dir):
 
 
 @contextlib.contextmanager
-def lambda_emulator(endpoint, environment, log_dir):
+def lambda_emulator(endpoint, environment, log_dir, concurrency=1):
     """`cargo lambda watch` on a loopback port, every function's environment
-    pointing at moto's `endpoint`. Yields what `invoke` needs."""
+    pointing at moto's `endpoint`, up to `concurrency` instances of each
+    function at once. Yields what `invoke` needs."""
     port = free_port()
     log_path = log_dir / "watch.log"
     # A generous timeout: the deadline the emulator hands a function starts
     # counting before the function is compiled on its first invocation.
-    args = [str(VENV_BIN / "cargo-lambda"), "lambda", "watch", "--ignore-changes", "-A", "127.0.0.1", "-P", str(port), "--timeout", "900"]
+    args = [str(VENV_BIN / "cargo-lambda"), "lambda", "watch", "--ignore-changes", "-A", "127.0.0.1", "-P", str(port), "--timeout", "900", "--concurrency", str(concurrency)]
     for key, value in {**environment, "AWS_ENDPOINT_URL": endpoint, **CREDENTIALS}.items():
         args += ["--env-var", f"{key}={value}"]
     env = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ['PATH']}"}

@@ -59,6 +59,11 @@ struct HeaderFields {
     nodata: Option<f64>,
 }
 
+/// The widest grid read. Each column's longitude is kept as text for the
+/// whole file, so a header's `ncols` decides memory before a value is read;
+/// the BOM's grids have 839.
+const MAX_GRID_COLUMNS: u64 = 100_000;
+
 const HEADER_KEYS: &str = "ncols, nrows, xllcorner or xllcenter, yllcorner or yllcenter, cellsize and an optional NODATA_value";
 
 impl HeaderFields {
@@ -101,6 +106,15 @@ impl HeaderFields {
         };
         if x_corner != y_corner {
             return Err(grid_error(line, "the header mixes a corner and a centre (xllcorner with yllcenter, or the reverse)".into()));
+        }
+        if ncols > MAX_GRID_COLUMNS {
+            return Err(grid_error(
+                line,
+                format!("the header's ncols is {ncols}, more than the {MAX_GRID_COLUMNS} columns a grid may have"),
+            ));
+        }
+        if ncols.checked_mul(nrows).is_none() {
+            return Err(grid_error(line, format!("the header's {nrows} rows × {ncols} columns are more cells than can be counted")));
         }
         let to_centre = if x_corner { 0.5 } else { 0.0 };
         Ok(GridHeader { ncols, nrows, x, y, to_centre, cellsize, nodata: self.nodata })
@@ -315,6 +329,15 @@ mod tests {
         let (line, message) = error_of("ncols 1\nnrows 1\nxllcorner 0\nyllcorner 0\ncellsize 1\n1\n2\n");
         assert_eq!(line, Some(7));
         assert!(message.contains("more values than"), "{message}");
+    }
+
+    #[test]
+    fn a_header_too_wide_or_too_large_to_count_fails_before_any_value_is_read() {
+        let (line, message) = error_of("ncols 14856906103830\nnrows 68\nxllcorner 112\nyllcorner -44\ncellsize .5\n1 2\n");
+        assert_eq!(line, Some(6));
+        assert!(message.contains("more than the 100000 columns"), "{message}");
+        let (_, message) = error_of("ncols 100000\nnrows 18446744073709551615\nxllcorner 0\nyllcorner 0\ncellsize 1\n1\n");
+        assert!(message.contains("more cells than can be counted"), "{message}");
     }
 
     #[test]
