@@ -20,6 +20,7 @@ pub async fn object_store(store: &dyn ObjectStore, bucket: &str) {
     put_if_absent(store, bucket).await;
     guarded_rename(store, bucket).await;
     streamed_uploads(store, bucket).await;
+    scratch_files(store, bucket).await;
 }
 
 async fn put_get_head_and_list(store: &dyn ObjectStore, bucket: &str) {
@@ -104,6 +105,24 @@ async fn streamed_uploads(store: &dyn ObjectStore, bucket: &str) {
     for location in [large, small] {
         store.delete(&location).await.unwrap();
     }
+}
+
+/// A scratch file uploads whole, whether the backend moves or copies it; a
+/// plain file upload leaves its source as it was.
+async fn scratch_files(store: &dyn ObjectStore, bucket: &str) {
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let (kept, scratch) = (folder.path().join("kept.parquet"), folder.path().join("scratch.parquet"));
+    for path in [&kept, &scratch] {
+        std::fs::write(path, b"PAR1 columns PAR1").expect("a local file");
+    }
+    let (copied, moved) = (ObjectLocation::new(bucket, "out/kept.parquet"), ObjectLocation::new(bucket, "out/scratch.parquet"));
+    store.put_file(&copied, &kept).await.expect("put_file");
+    store.put_scratch_file(&moved, &scratch).await.expect("put_scratch_file");
+    for location in [&copied, &moved] {
+        assert_eq!(store.get_bytes(location).await.unwrap().unwrap(), b"PAR1 columns PAR1", "{location} arrived whole");
+        store.delete(location).await.unwrap();
+    }
+    assert_eq!(std::fs::read(&kept).unwrap(), b"PAR1 columns PAR1", "put_file leaves its source alone");
 }
 
 /// A reader whose source breaks.

@@ -102,6 +102,11 @@ impl ObjectStore for FaultyStore {
         self.inner.put_file(location, path).await
     }
 
+    async fn put_scratch_file(&self, location: &ObjectLocation, path: &Path) -> Result<ObjectMeta, StoreError> {
+        self.check(Op::Put, location)?;
+        self.inner.put_scratch_file(location, path).await
+    }
+
     async fn put_bytes(&self, location: &ObjectLocation, bytes: Vec<u8>) -> Result<ObjectMeta, StoreError> {
         self.check(Op::Put, location)?;
         self.inner.put_bytes(location, bytes).await

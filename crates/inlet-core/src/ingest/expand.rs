@@ -141,7 +141,7 @@ impl Lifecycle {
             let source = input.source;
             // Before the member: its upload may start its processing at once.
             self.record_origin(input, &key).await?;
-            if let Err(e) = self.store.put_file(&source.with_key(&key), &member.file).await {
+            if let Err(e) = self.store.put_scratch_file(&source.with_key(&key), &member.file).await {
                 // Half an archive is worse than none: take back what was written.
                 for key in &written {
                     if let Err(undo) = self.store.delete(&source.with_key(key)).await {

@@ -108,7 +108,7 @@ impl Engine {
                     route.pipeline.output.compression,
                 );
                 let target = ObjectLocation::new(&self.lifecycle.config.output_bucket, &key);
-                if let Err(e) = self.lifecycle.store.put_file(&target, &file.path).await {
+                if let Err(e) = self.lifecycle.store.put_scratch_file(&target, &file.path).await {
                     self.remove_new_outputs(&keys, previous).await;
                     return Err(Problem::classified(Stage::Write, e));
                 }

@@ -280,6 +280,19 @@ impl ObjectStore for LocalObjectStore {
         self.commit_staged(location, staged, false).await
     }
 
+    /// Moves the file in when it is on the bucket's file system: a
+    /// gigabyte of Parquet or an expanded archive member costs a rename, not
+    /// a copy. Across file systems, a copy.
+    async fn put_scratch_file(&self, location: &ObjectLocation, path: &Path) -> Result<ObjectMeta, StoreError> {
+        self.object_path(location)?;
+        let staged = self.new_staging_file(location).await?;
+        match fs::rename(path, &staged).await {
+            Ok(()) => self.commit_staged(location, staged, false).await,
+            Err(e) if e.kind() == io::ErrorKind::CrossesDevices => self.put_file(location, path).await,
+            Err(e) => Err(StoreError::Io { operation: "put", location: location.clone(), source: e }),
+        }
+    }
+
     async fn put_bytes(&self, location: &ObjectLocation, bytes: Vec<u8>) -> Result<ObjectMeta, StoreError> {
         let staged = self.stage_bytes(location, bytes).await?;
         self.commit_staged(location, staged, false).await

@@ -144,6 +144,13 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
     /// Uploads a local file as the object at `location`, replacing any object there.
     async fn put_file(&self, location: &ObjectLocation, path: &Path) -> Result<ObjectMeta, StoreError>;
 
+    /// [`ObjectStore::put_file`] for a file the caller is done with (scratch
+    /// output): a backend may move it into place instead of copying it, so it
+    /// may be gone afterwards. A failed put may have consumed it too.
+    async fn put_scratch_file(&self, location: &ObjectLocation, path: &Path) -> Result<ObjectMeta, StoreError> {
+        self.put_file(location, path).await
+    }
+
     async fn put_bytes(&self, location: &ObjectLocation, bytes: Vec<u8>) -> Result<ObjectMeta, StoreError>;
 
     /// Uploads everything `body` yields, holding at most one part of it in

@@ -1,12 +1,16 @@
 //! Delimited text.
 //!
-//! Records are split by the `csv` crate rather than arrow-csv's `Decoder`:
-//! the decoder fails a whole batch on one record that is not UTF-8 or has the
-//! wrong number of fields, and does not say which line a row came from. Here
-//! such a record is rejected on its own, with its line, and the rest load.
+//! Records are split here (see [`records`]) rather than by arrow-csv's
+//! `Decoder`: the decoder fails a whole batch on one record that is not UTF-8
+//! or has the wrong number of fields, and does not say which line a row came
+//! from. Here such a record is rejected on its own, with its line, and the
+//! rest load.
 
-use std::collections::VecDeque;
+mod records;
+
 use std::io::{BufRead, BufReader, Read};
+
+use self::records::Records;
 
 use super::{RawBatch, RawBatchBuilder, ReaderRejection, RecordReader};
 use crate::convert::ConvertError;
@@ -37,81 +41,15 @@ impl CsvOptions {
 }
 
 pub struct CsvReader<R: Read> {
-    csv: csv::Reader<LineBreaks<BufReader<R>>>,
+    records: Records<BufReader<R>>,
     columns: Vec<String>,
     separator: String,
     /// Lines skipped before the first record.
     line_offset: u64,
-    record: csv::ByteRecord,
 }
 
 fn read_error(line: Option<u64>, error: &dyn std::fmt::Display) -> ConvertError {
     ConvertError::Read { line, message: error.to_string() }
-}
-
-/// Notes where lines end as the bytes pass on to the parser, so a record's
-/// line comes from its byte offset, as an editor counts it: after a `\n`,
-/// a `\r\n` or a lone `\r`, quoted or not. The `csv` crate's own count
-/// sees only `\n`, sees the `\n` of a `\r\n` only once it reads the next
-/// record, and counts blank lines it skips after the record they precede.
-struct LineBreaks<R> {
-    inner: R,
-    /// Bytes passed on so far.
-    passed: u64,
-    /// The line breaks past the last record asked about: offset and length.
-    ahead: VecDeque<(u64, u8)>,
-    /// Line breaks before those.
-    behind: u64,
-    /// Where the line after the last counted break starts.
-    line_start: u64,
-    /// The offset of the last `\r`.
-    last_cr: Option<u64>,
-}
-
-impl<R> LineBreaks<R> {
-    fn new(inner: R) -> Self {
-        Self { inner, passed: 0, ahead: VecDeque::new(), behind: 0, line_start: 0, last_cr: None }
-    }
-
-    fn count_next(&mut self) {
-        if let Some((at, length)) = self.ahead.pop_front() {
-            self.behind += 1;
-            self.line_start = at + u64::from(length);
-        }
-    }
-
-    /// The line, from 1, of a record the parser says starts at `offset`:
-    /// past the blank lines the parser skipped there. Offsets asked about
-    /// never go back, so the breaks before one need only be counted.
-    fn line_of_record_at(&mut self, offset: u64) -> u64 {
-        while self.ahead.front().is_some_and(|&(at, _)| at < offset) {
-            self.count_next();
-        }
-        while self.ahead.front().is_some_and(|&(at, _)| at == self.line_start.max(offset)) {
-            self.count_next();
-        }
-        self.behind + 1
-    }
-}
-
-impl<R: Read> Read for LineBreaks<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let read = self.inner.read(buf)?;
-        for at in memchr::memchr2_iter(b'\r', b'\n', &buf[..read]) {
-            let offset = self.passed + at as u64;
-            let ends_crlf = buf[at] == b'\n' && self.last_cr.is_some_and(|cr| cr + 1 == offset);
-            match self.ahead.back_mut() {
-                // The `\n` of a `\r\n`, perhaps across two reads.
-                Some((_, length)) if ends_crlf => *length = 2,
-                _ => self.ahead.push_back((offset, 1)),
-            }
-            if buf[at] == b'\r' {
-                self.last_cr = Some(offset);
-            }
-        }
-        self.passed += read as u64;
-        Ok(read)
-    }
 }
 
 impl<R: Read> CsvReader<R> {
@@ -120,14 +58,11 @@ impl<R: Read> CsvReader<R> {
         let mut buffered = BufReader::with_capacity(64 * 1024, input);
         skip_bom_and_lines(&mut buffered, options.skip_lines).map_err(|e| read_error(None, &e))?;
         let line_offset = options.skip_lines as u64;
-        let csv =
-            csv::ReaderBuilder::new().has_headers(false).delimiter(options.delimiter).flexible(true).from_reader(LineBreaks::new(buffered));
         let mut reader = Self {
-            csv,
+            records: Records::new(buffered, options.delimiter),
             columns: options.column_names,
             separator: (options.delimiter as char).to_string(),
             line_offset,
-            record: csv::ByteRecord::new(),
         };
         if options.header {
             reader.columns = reader.read_header(options.max_columns)?;
@@ -136,37 +71,29 @@ impl<R: Read> CsvReader<R> {
     }
 
     fn read_header(&mut self, max_columns: usize) -> Result<Vec<String>, ConvertError> {
-        match self.csv.read_byte_record(&mut self.record) {
-            Ok(true) => {
-                if self.record.len() > max_columns {
-                    return Err(ConvertError::Header {
-                        problem: format!("the header names {} columns, more than the {max_columns} a file may have", self.record.len()),
-                        fix: "check that the delimiter is right, or raise reader.max_columns in the pipeline".into(),
-                    });
-                }
-                Ok(self.record.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect())
-            }
-            Ok(false) => Ok(Vec::new()),
-            Err(e) => Err(read_error(Some(1 + self.line_offset), &e)),
+        if self.next_record()?.is_none() {
+            return Ok(Vec::new());
         }
+        let header = self.records.fields();
+        if header.len() > max_columns {
+            return Err(ConvertError::Header {
+                problem: format!("the header names {} columns, more than the {max_columns} a file may have", header.len()),
+                fix: "check that the delimiter is right, or raise reader.max_columns in the pipeline".into(),
+            });
+        }
+        Ok(header.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect())
     }
 
-    /// Reads the next record into `self.record`; its line, or `None` at the end.
+    /// Reads the next record; its line, or `None` at the end.
     fn next_record(&mut self) -> Result<Option<u64>, ConvertError> {
-        match self.csv.read_byte_record(&mut self.record) {
-            Ok(true) => {}
-            Ok(false) => return Ok(None),
-            Err(e) => {
-                let line = e.position().map(|p| self.csv.get_mut().line_of_record_at(p.byte()) + self.line_offset);
-                return Err(read_error(line, &e));
-            }
+        match self.records.next_record() {
+            Ok(line) => Ok(line.map(|line| line + self.line_offset)),
+            Err(e) => Err(read_error(Some(self.records.line() + self.line_offset), &e)),
         }
-        let start = self.record.position().map_or(0, |p| p.byte());
-        Ok(Some(self.csv.get_mut().line_of_record_at(start) + self.line_offset))
     }
 
     fn lossy_record(&self) -> String {
-        let fields: Vec<String> = self.record.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
+        let fields: Vec<String> = self.records.fields().iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
         fields.join(&self.separator)
     }
 
@@ -176,18 +103,19 @@ impl<R: Read> CsvReader<R> {
         // each field is then valid if it starts and ends on a character
         // boundary, as every byte of ASCII text is. The field at fault is
         // looked for only when one is not.
-        let text = std::str::from_utf8(self.record.as_slice()).ok();
-        let ranges = || (0..self.record.len()).map(|i| self.record.range(i).expect("a field of the record"));
+        let record = self.records.fields();
+        let text = std::str::from_utf8(record.as_slice()).ok();
+        let ranges = || (0..record.len()).map(|i| record.range(i));
         let on_boundaries =
             |text: &str| text.is_ascii() || ranges().all(|r| text.is_char_boundary(r.start) && text.is_char_boundary(r.end));
         let valid = text.filter(|text| on_boundaries(text));
         match valid {
             None => {
-                let field = self.record.iter().position(|f| std::str::from_utf8(f).is_err()).unwrap_or(0);
+                let field = record.iter().position(|f| std::str::from_utf8(f).is_err()).unwrap_or(0);
                 batch.reject(ReaderRejection::encoding(line, field, self.columns.get(field).cloned(), self.lossy_record()));
             }
-            Some(_) if self.record.len() != self.columns.len() => {
-                batch.reject(ReaderRejection::shape(line, self.columns.len(), self.record.len(), self.lossy_record()));
+            Some(_) if record.len() != self.columns.len() => {
+                batch.reject(ReaderRejection::shape(line, self.columns.len(), record.len(), self.lossy_record()));
             }
             Some(text) => batch.push_row(line, ranges().map(|r| &text[r])),
         }
