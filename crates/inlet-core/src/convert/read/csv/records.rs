@@ -244,25 +244,42 @@ impl<R: Read> Records<R> {
     }
 
     /// Reads more of the input, keeping the unconsumed bytes; false at its end.
+    ///
+    /// At least as much again as it keeps: a line longer than one read is
+    /// scanned again from its start after each fill, and doubling keeps the
+    /// bytes scanned in all to a few times the line.
     fn fill(&mut self) -> io::Result<bool> {
         if self.at_end_of_input {
             return Ok(false);
         }
         self.buffer.drain(..self.start);
         self.start = 0;
-        let filled = self.buffer.len();
-        self.buffer.resize(filled + READ_SIZE, 0);
-        let read = loop {
-            match self.input.read(&mut self.buffer[filled..]) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                result => break result,
-            }
-        };
-        self.buffer.truncate(filled + *read.as_ref().unwrap_or(&0));
+        let kept = self.buffer.len();
+        let wanted = kept + READ_SIZE.max(kept);
+        let read = self.read_until(wanted);
         self.next_quote = memchr::memchr(b'"', &self.buffer);
-        let read = read?;
-        self.at_end_of_input = read == 0;
-        Ok(read > 0)
+        read?;
+        Ok(self.buffer.len() > kept)
+    }
+
+    /// Reads until `buffer` holds `wanted` bytes or the input ends.
+    fn read_until(&mut self, wanted: usize) -> io::Result<()> {
+        while self.buffer.len() < wanted {
+            let filled = self.buffer.len();
+            self.buffer.resize(wanted, 0);
+            let read = self.input.read(&mut self.buffer[filled..]);
+            self.buffer.truncate(filled + *read.as_ref().unwrap_or(&0));
+            match read {
+                Ok(0) => {
+                    self.at_end_of_input = true;
+                    return Ok(());
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 }
 
@@ -316,6 +333,17 @@ mod tests {
             [1, 3, 5, 7],
             "a record's line is where its first byte is"
         );
+    }
+
+    #[test]
+    fn a_line_longer_than_many_reads_is_one_record() {
+        let long = "x".repeat(5 << 20);
+        let text = format!("{long},1\r\n\"q\",{long}\nz");
+        let records = split(text.as_bytes(), 4096);
+        assert_eq!(records.len(), 3);
+        assert_eq!((records[0].0, records[0].1[0].len(), records[0].1[1].as_slice()), (1, 5 << 20, &b"1"[..]));
+        assert_eq!((records[1].0, records[1].1[1].len()), (2, 5 << 20));
+        assert_eq!(records[2], (3, vec![b"z".to_vec()]));
     }
 
     proptest! {
