@@ -1,7 +1,7 @@
 //! Converting one source object into partitioned Parquet: the columnar engine.
 //!
 //! ```text
-//! bytes ─▶ read ahead ─▶ format reader ─▶ typing, checks ─▶ partitioned writer ─▶ Parquet files
+//! bytes ─▶ read ahead ─▶ format reader ─▶ typing, checks ─▶ partitioned writer ─▶ disk ─▶ Parquet files
 //!          (hash)        (raw text        (column at a     (split by partition,
 //!                         batches)         time, masks)     encoded on its own thread)
 //! ```
@@ -14,7 +14,9 @@
 //! bounded channels, so memory does not grow with the input.
 
 mod checks;
+mod disk;
 mod engine;
+mod parquet_file;
 mod partitioning;
 mod plan;
 pub mod read;
@@ -205,9 +207,9 @@ const RAW_BATCHES_IN_FLIGHT: usize = 2;
 
 /// Converts one source object. `workdir` receives the temporary Parquet files.
 ///
-/// Four threads share the work: one reads and hashes the source, one splits
-/// it into records, this one types and checks them, and one per output table
-/// encodes Parquet.
+/// Threads share the work: one reads and hashes the source, one splits it
+/// into records, this one types and checks them, and per output table one
+/// encodes Parquet and one writes it to disk.
 pub fn convert(target: &ConvertTarget<'_>, input: impl Read + Send, workdir: &Path) -> Result<Converted, ConvertError> {
     std::thread::scope(|scope| {
         let (mut source, reading) = ReadAhead::spawn(scope, input, target.bytes_read);

@@ -23,7 +23,6 @@
 //! timing or free memory, so a re-run writes the same files under the same names.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -31,12 +30,13 @@ use arrow_array::{RecordBatch, UInt32Array};
 use arrow_schema::{DataType, SchemaRef};
 use arrow_select::concat::concat_batches;
 use arrow_select::take::take_record_batch;
-use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression as ParquetCompression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 
+use super::disk::{Disk, DiskError};
+use super::parquet_file::ParquetFile;
 use super::spill::{Spill, SpilledBucket};
 use crate::partition::Partition;
 use crate::pipeline::Compression;
@@ -64,7 +64,7 @@ pub struct SinkOptions {
 }
 
 struct OpenFile {
-    writer: ArrowWriter<File>,
+    writer: ParquetFile,
     path: PathBuf,
     rows: u64,
 }
@@ -108,6 +108,8 @@ pub enum SinkError {
         #[source]
         source: parquet::errors::ParquetError,
     },
+    #[error(transparent)]
+    Disk(#[from] DiskError),
     #[error("setting rows aside in {} (is the work directory's disk full?): {source}", path.display())]
     Spill {
         path: PathBuf,
@@ -252,6 +254,9 @@ struct Files {
     written: Vec<WrittenFile>,
     files_opened: u64,
     spill: Option<Spill>,
+    /// Last, so that on an early drop the files' writers go before it waits
+    /// for its thread.
+    disk: Disk,
 }
 
 impl Files {
@@ -287,11 +292,24 @@ impl Files {
             written: Vec::new(),
             files_opened: 0,
             spill: None,
+            disk: Disk::start(),
         }
     }
 
     /// Encodes shipments until the sender is dropped, then closes every file.
     fn run(mut self, shipments: std::sync::mpsc::Receiver<Shipment>) -> Result<Vec<WrittenFile>, SinkError> {
+        let encoded = self.encode(shipments);
+        // Files left open by an error must let go of the disk before it is waited for.
+        self.partitions.clear();
+        // A failed write stops the encoder with a bare "stopped" error; the
+        // disk's own error says which file, and why.
+        self.disk.finish()?;
+        encoded?;
+        self.written.sort_by(|a, b| (&a.partition, a.chunk).cmp(&(&b.partition, b.chunk)));
+        Ok(self.written)
+    }
+
+    fn encode(&mut self, shipments: std::sync::mpsc::Receiver<Shipment>) -> Result<(), SinkError> {
         for shipment in shipments {
             self.partitions.extend(shipment.new_partitions.into_iter().map(|partition| PartitionState {
                 partition,
@@ -308,8 +326,7 @@ impl Files {
                 self.write_back(bucket)?;
             }
         }
-        self.written.sort_by(|a, b| (&a.partition, a.chunk).cmp(&(&b.partition, b.chunk)));
-        Ok(self.written)
+        Ok(())
     }
 
     fn error(&self, id: usize) -> impl Fn(parquet::errors::ParquetError) -> SinkError + use<> {
@@ -396,8 +413,8 @@ impl Files {
         let err = self.error(id);
         self.files_opened += 1;
         let path = self.workdir.join(format!("{}-{}.parquet", self.file_prefix, self.files_opened));
-        let file = File::create(&path).map_err(|e| err(e.into()))?;
-        let writer = ArrowWriter::try_new(file, Arc::clone(&self.schema), Some(self.properties.clone())).map_err(&err)?;
+        let file = self.disk.create(self.files_opened, path.clone());
+        let writer = ParquetFile::try_new(file, Arc::clone(&self.schema), self.properties.clone()).map_err(&err)?;
         self.partitions[id].file = Some(OpenFile { writer, path, rows: 0 });
         self.open_files += 1;
         Ok(())
@@ -410,8 +427,8 @@ impl Files {
         self.open_files -= 1;
         let chunk = state.next_chunk;
         state.next_chunk += 1;
-        open.writer.close().map_err(&err)?;
-        let bytes = std::fs::metadata(&open.path).map(|m| m.len()).map_err(|e| err(e.into()))?;
+        let file = open.writer.into_inner().map_err(&err)?;
+        let bytes = file.close().map_err(|e| err(e.into()))?;
         self.written.push(WrittenFile { partition: state.partition.clone(), chunk, path: open.path, rows: open.rows, bytes });
         Ok(())
     }

@@ -397,3 +397,15 @@ fn a_five_megabyte_line_is_one_value() {
         .collect();
     assert_eq!(sites, [5 << 20, 5]);
 }
+
+#[test]
+fn a_work_directory_that_cannot_take_files_fails_the_conversion_and_names_the_file() {
+    let p = pipeline(SENSOR);
+    let dir = tempfile::tempdir().unwrap();
+    let gone = dir.path().join("removed");
+    let input = b"When,Site,Temperature (C),Count\n2020-12-01 00:00:00,a,1,1\n";
+    let err = convert(&target_for(&p), &input[..], &gone).unwrap_err();
+    assert!(matches!(err, ConvertError::Sink(SinkError::Disk(_))), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains(&gone.display().to_string()) && message.contains("must exist, be writable and have room"), "{message}");
+}
