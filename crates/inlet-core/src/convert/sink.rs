@@ -454,15 +454,21 @@ impl Files {
 
 /// Row indices per partition id, partitions in the order they first appear.
 pub(super) fn group_rows(ids: &[usize]) -> Vec<(usize, Vec<u32>)> {
-    let mut order: Vec<usize> = Vec::new();
-    let mut rows: HashMap<usize, Vec<u32>> = HashMap::new();
+    let mut groups: Vec<(usize, Vec<u32>)> = Vec::new();
+    let mut group_of: HashMap<usize, usize> = HashMap::new();
+    // Rows come in runs of one partition, so the map is asked only when the
+    // partition changes: hashing every row was most of this in profiles.
+    let mut current: Option<(usize, usize)> = None;
     for (row, id) in ids.iter().enumerate() {
-        rows.entry(*id)
-            .or_insert_with(|| {
-                order.push(*id);
-                Vec::new()
-            })
-            .push(row as u32);
+        let group = match current {
+            Some((last, group)) if last == *id => group,
+            _ => *group_of.entry(*id).or_insert_with(|| {
+                groups.push((*id, Vec::new()));
+                groups.len() - 1
+            }),
+        };
+        current = Some((*id, group));
+        groups[group].1.push(row as u32);
     }
-    order.into_iter().map(|id| (id, rows.remove(&id).expect("grouped above"))).collect()
+    groups
 }

@@ -409,3 +409,17 @@ fn a_work_directory_that_cannot_take_files_fails_the_conversion_and_names_the_fi
     let message = err.to_string();
     assert!(message.contains(&gone.display().to_string()) && message.contains("must exist, be writable and have room"), "{message}");
 }
+
+#[test]
+fn rows_are_grouped_by_partition_in_the_order_partitions_first_appear() {
+    use super::sink::group_rows;
+    assert_eq!(group_rows(&[]), vec![]);
+    assert_eq!(group_rows(&[4, 4, 1, 1, 4, 9, 1]), vec![(4, vec![0, 1, 4]), (1, vec![2, 3, 6]), (9, vec![5])]);
+    let ids: Vec<usize> = (0..10_000).map(|row| (row * 7919) % 613).collect();
+    let groups = group_rows(&ids);
+    assert_eq!(groups.len(), 613);
+    assert_eq!(groups.iter().map(|(_, rows)| rows.len()).sum::<usize>(), ids.len());
+    for (id, rows) in groups {
+        assert!(rows.iter().all(|row| ids[*row as usize] == id) && rows.windows(2).all(|w| w[0] < w[1]));
+    }
+}
