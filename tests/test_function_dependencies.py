@@ -26,7 +26,7 @@ AWS_CLIENTS = {
     "aws-sdk-cloudformation",
 }
 # The engine: readers, checks, the Parquet writer and its codecs, pipelines.
-ENGINE = {"csv-core", "arrow-ord", "arrow-arith", "arrow-cast", "rayon", "schemars", "snap", "zstd"}
+ENGINE = {"csv-core", "arrow-ord", "arrow-arith", "arrow-cast", "schemars", "snap", "zstd"}
 # What pipelines and the XML reader bring; the sources' configuration and
 # listings need them too, so only unzip and the partitioner go without.
 CONFIGURATION = {"chrono-tz", "quick-xml", "serde_yaml_ng"}

@@ -13,10 +13,12 @@ use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
-/// Bytes gathered before a buffer goes to the writer thread.
-const BUFFER_BYTES: usize = 256 << 10;
+/// Bytes gathered before a buffer goes to the writer thread. Every open
+/// file may hold one, and hundreds may be open, so it stays small; a write
+/// this large (a Parquet page) goes on its own.
+const BUFFER_BYTES: usize = 64 << 10;
 /// Buffers that may wait for the writer thread.
-const BUFFERS_IN_FLIGHT: usize = 4;
+const BUFFERS_IN_FLIGHT: usize = 8;
 
 enum Operation {
     Create(u64, PathBuf),
@@ -52,7 +54,7 @@ impl Disk {
         let operations = self.operations.clone().expect("open until finished");
         // A stopped thread is reported by `finish`, and by the file's writes.
         let _ = operations.send(Operation::Create(id, path));
-        DiskFile { id, buffer: Vec::with_capacity(BUFFER_BYTES), operations, bytes: 0 }
+        DiskFile { id, buffer: Vec::new(), operations, bytes: 0 }
     }
 
     /// Waits for every write; the first one that failed is the error.
@@ -92,7 +94,7 @@ impl DiskFile {
         if self.buffer.is_empty() {
             return Ok(());
         }
-        let full = std::mem::replace(&mut self.buffer, Vec::with_capacity(BUFFER_BYTES));
+        let full = std::mem::take(&mut self.buffer);
         self.send(Operation::Append(self.id, full))
     }
 
@@ -105,11 +107,19 @@ impl DiskFile {
 
 impl Write for DiskFile {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.buffer.extend_from_slice(bytes);
-        self.bytes += bytes.len() as u64;
-        if self.buffer.len() >= BUFFER_BYTES {
+        if bytes.len() >= BUFFER_BYTES {
             self.send_buffer()?;
+            self.send(Operation::Append(self.id, bytes.to_vec()))?;
+        } else {
+            if self.buffer.capacity() == 0 {
+                self.buffer.reserve_exact(BUFFER_BYTES);
+            }
+            self.buffer.extend_from_slice(bytes);
+            if self.buffer.len() >= BUFFER_BYTES {
+                self.send_buffer()?;
+            }
         }
+        self.bytes += bytes.len() as u64;
         Ok(bytes.len())
     }
 
@@ -150,7 +160,9 @@ mod tests {
         let (mut a, mut b) = (disk.create(1, dir.path().join("a")), disk.create(2, dir.path().join("b")));
         let mut expected = (Vec::new(), Vec::new());
         for i in 0..20_000u32 {
-            let line = format!("{i} {}\n", "x".repeat((i % 97) as usize));
+            // Now and then a write as large as a page, which skips the buffer.
+            let width = if i % 997 == 0 { BUFFER_BYTES + i as usize } else { (i % 97) as usize };
+            let line = format!("{i} {}\n", "x".repeat(width));
             let (file, seen) = if i % 3 == 0 { (&mut a, &mut expected.0) } else { (&mut b, &mut expected.1) };
             file.write_all(line.as_bytes()).unwrap();
             seen.extend_from_slice(line.as_bytes());

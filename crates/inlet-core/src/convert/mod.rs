@@ -16,7 +16,6 @@
 mod checks;
 mod disk;
 mod engine;
-mod parquet_file;
 mod partitioning;
 mod plan;
 pub mod read;

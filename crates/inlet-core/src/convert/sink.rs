@@ -30,13 +30,13 @@ use arrow_array::{RecordBatch, UInt32Array};
 use arrow_schema::{DataType, SchemaRef};
 use arrow_select::concat::concat_batches;
 use arrow_select::take::take_record_batch;
+use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression as ParquetCompression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 
-use super::disk::{Disk, DiskError};
-use super::parquet_file::ParquetFile;
+use super::disk::{Disk, DiskError, DiskFile};
 use super::spill::{Spill, SpilledBucket};
 use crate::partition::Partition;
 use crate::pipeline::Compression;
@@ -64,7 +64,7 @@ pub struct SinkOptions {
 }
 
 struct OpenFile {
-    writer: ParquetFile,
+    writer: ArrowWriter<DiskFile>,
     path: PathBuf,
     rows: u64,
 }
@@ -414,7 +414,7 @@ impl Files {
         self.files_opened += 1;
         let path = self.workdir.join(format!("{}-{}.parquet", self.file_prefix, self.files_opened));
         let file = self.disk.create(self.files_opened, path.clone());
-        let writer = ParquetFile::try_new(file, Arc::clone(&self.schema), self.properties.clone()).map_err(&err)?;
+        let writer = ArrowWriter::try_new(file, Arc::clone(&self.schema), Some(self.properties.clone())).map_err(&err)?;
         self.partitions[id].file = Some(OpenFile { writer, path, rows: 0 });
         self.open_files += 1;
         Ok(())
