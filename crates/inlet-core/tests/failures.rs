@@ -37,6 +37,16 @@ async fn a_503_on_the_manifest_read_of_a_changed_upload_is_retried_and_rows_are_
 }
 
 #[tokio::test]
+async fn an_input_a_duplicate_delivery_loaded_under_this_ones_read_is_gone_not_failed() {
+    let h = harness();
+    h.drop_bytes("in/asx_eod_a.csv", V1.as_bytes()).await;
+    h.store.move_before(Op::Get, "in/asx_eod_a.csv", "done/asx_eod_a.csv");
+    let outcomes = h.run("in/asx_eod_a.csv").await;
+    assert_eq!(outcomes, [Outcome::Gone { source: "s3://input/in/asx_eod_a.csv".into() }]);
+    assert_eq!(h.keys("input", "").await, ["done/asx_eod_a.csv"], "no error document contradicts the other delivery's load");
+}
+
+#[tokio::test]
 async fn a_manifest_that_does_not_parse_stops_the_load_instead_of_reading_as_empty() {
     let h = harness();
     h.drop_bytes("in/asx_eod_a.csv", V1.as_bytes()).await;

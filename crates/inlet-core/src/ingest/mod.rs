@@ -404,7 +404,10 @@ impl Lifecycle {
                 class: problem.class,
                 error: problem.error,
             }),
-            Err(problem) => Outcome::Failed(self.file_failure(input, taken.pipeline, problem).await),
+            Err(problem) => match self.file_failure(input, taken.pipeline, problem).await {
+                Some(failure) => Outcome::Failed(failure),
+                None => Outcome::Gone { source: input.source.to_string() },
+            },
         };
         if let Some(origin) = input.origin.filter(|_| !outcome.needs_retry()) {
             self.consume_origin(origin).await;
@@ -473,8 +476,13 @@ impl Lifecycle {
         self.store.put_bytes(location, bytes).await.map(|_| ()).map_err(|e| Problem::classified(Stage::Write, e))
     }
 
-    /// Moves the input to `failed/` and writes the error document beside it.
-    async fn file_failure(&self, input: &Input<'_>, pipeline: Option<String>, problem: Problem) -> Failure {
+    /// Moves the input to `failed/` and writes the error document beside it;
+    /// `None` when the input was already gone. Then a duplicate delivery
+    /// moved it on while this one worked: to `done/`, where an error document
+    /// would contradict its outputs, or to `failed/` with a document of its
+    /// own. Either way this delivery has nothing to file, and the failure it
+    /// met (often the object vanishing under its read) is no fault of the input.
+    async fn file_failure(&self, input: &Input<'_>, pipeline: Option<String>, problem: Problem) -> Option<Failure> {
         let (source, version) = (input.source, input.version);
         let failed_key = layout::lifecycle_key(&source.key, layout::FAILED);
         let retry = format!(
@@ -498,8 +506,10 @@ impl Lifecycle {
         let failed = source.with_key(&failed_key);
         let moved = match self.store.rename(source, &failed, version).await {
             Ok(()) => true,
-            // Already gone: a duplicate delivery moved it first. The document still helps.
-            Err(e) if e.is_not_found() => true,
+            Err(e) if e.is_not_found() => {
+                tracing::info!(source = %source, error = %failure.error, "gone while this delivery worked on it; a duplicate moved it on");
+                return None;
+            }
             // Replaced by a new upload, which gets its own chance.
             Err(e) if e.is_changed() => {
                 tracing::warn!(source = %source, "{e}");
@@ -518,7 +528,7 @@ impl Lifecycle {
                 false
             }
         };
-        Failure { filed: moved && documented, ..failure }
+        Some(Failure { filed: moved && documented, ..failure })
     }
 }
 
