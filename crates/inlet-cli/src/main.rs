@@ -138,6 +138,7 @@ fn init_logging(format: LogFormat, verbose: u8) {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    inlet_core::allocator::keep_freed_memory();
     let cli = Cli::parse();
     init_logging(cli.log_format, cli.verbose);
     match run(cli.state, cli.command).await {

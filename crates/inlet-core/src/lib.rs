@@ -20,6 +20,7 @@
 //!   lists and re-drives failed inputs.
 //! - [`register`]: the partitioner: output files → catalog tables and partitions.
 //! - [`scratch`]: temporary folders, and sweeping those of dead runs.
+//! - [`allocator`]: keeping freed heap memory for reuse, set once by each binary.
 //! - [`queue`]: the message-queue trait the entry point forwards archives through.
 //! - [`conformance`] and [`faults`]: the suites every backend passes, and a
 //!   fault-injecting store, for the backends' and the engine's tests.
@@ -37,6 +38,7 @@
 //! the [`Engine`].
 
 pub mod alerts;
+pub mod allocator;
 pub mod archive;
 pub mod catalog;
 pub mod conformance;

@@ -45,6 +45,8 @@ pub use handlers::partitioner;
 pub use handlers::pipeline_runner::{self, Runner};
 #[cfg(feature = "unzip")]
 pub use handlers::unzip;
+/// Called first in the functions that convert or expand files.
+pub use inlet_core::allocator::keep_freed_memory;
 
 use std::future::Future;
 

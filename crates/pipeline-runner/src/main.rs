@@ -3,6 +3,7 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
+    inlet_lambda::keep_freed_memory();
     inlet_lambda::init_tracing();
     let runner = inlet_lambda::env::runner().await?;
     inlet_lambda::serve(runner, |runner, payload| async move { inlet_lambda::pipeline_runner::handle(&runner, &payload).await }).await
