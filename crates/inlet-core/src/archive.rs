@@ -297,4 +297,4 @@ fn expand_into(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

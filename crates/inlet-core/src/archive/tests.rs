@@ -2,7 +2,8 @@ use std::io::Write;
 
 use super::*;
 
-fn zip_bytes(entries: &[(&str, &[u8])]) -> Vec<u8> {
+/// A zip of `entries`, each deflated.
+pub(crate) fn zip_bytes(entries: &[(&str, &[u8])]) -> Vec<u8> {
     let mut out = std::io::Cursor::new(Vec::new());
     {
         let mut zip = zip::ZipWriter::new(&mut out);

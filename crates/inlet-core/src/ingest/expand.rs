@@ -234,21 +234,9 @@ fn archive_problem(error: ArchiveError) -> Problem {
 /// without the `engine` feature, so they show the base holds the lifecycle.
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
-
     use super::*;
+    use crate::archive::tests::zip_bytes;
     use crate::storage::LocalObjectStore;
-
-    fn zip_bytes(entries: &[(&str, &[u8])]) -> Vec<u8> {
-        let mut out = std::io::Cursor::new(Vec::new());
-        let mut zip = zip::ZipWriter::new(&mut out);
-        for (name, bytes) in entries {
-            zip.start_file(*name, zip::write::SimpleFileOptions::default()).unwrap();
-            zip.write_all(bytes).unwrap();
-        }
-        zip.finish().unwrap();
-        out.into_inner()
-    }
 
     fn expander(root: &Path) -> (Expander, Arc<LocalObjectStore>) {
         let store = Arc::new(LocalObjectStore::new(root));
