@@ -120,8 +120,10 @@ impl<'a> Engine<'a> {
     }
 
     fn type_time(&mut self, raw: &RawBatch, verdicts: &mut Verdicts<'_>) -> Vec<Option<i64>> {
-        let texts = &raw.columns[self.plan.time_index];
-        (0..raw.num_rows()).map(|row| self.time_of(texts.value(row), row, verdicts)).collect()
+        let texts = raw.column(self.plan.time_index);
+        let mut times = Vec::with_capacity(texts.len());
+        texts.iter().enumerate().for_each(|(row, text)| times.push(self.time_of(text, row, verdicts)));
+        times
     }
 
     /// The row's time; `None` when it has none, and the row is rejected or fails the file.
@@ -152,7 +154,7 @@ impl<'a> Engine<'a> {
 
     /// Types a data column; what happens to a bad value is `reader.on_bad_value`'s to say.
     fn type_data(&self, column: &DataColumn, raw: &RawBatch, alive: &BooleanBuffer, verdicts: &mut Verdicts<'_>) -> ArrayRef {
-        let texts = &raw.columns[column.source_index];
+        let texts = raw.column(column.source_index);
         let typed = type_column(texts, column.column_type, &self.nulls);
         for row in typed.bad_rows.into_iter().filter(|row| alive.value(*row)) {
             let text = texts.value(row);
@@ -173,7 +175,7 @@ impl<'a> Engine<'a> {
         if self.plan.time_checks.iter().all(|c| c.kind == CheckKind::Missing) {
             return;
         }
-        let texts = &raw.columns[self.plan.time_index];
+        let texts = raw.column(self.plan.time_index);
         for (row, time) in times.iter().enumerate() {
             let Some(time) = *time else { continue };
             for check in &self.plan.time_checks {
@@ -251,7 +253,7 @@ impl<'a> Engine<'a> {
     }
 
     fn record_text(&self, raw: &RawBatch, row: usize) -> String {
-        let fields: Vec<&str> = raw.columns.iter().map(|column| column.value(row)).collect();
+        let fields: Vec<&str> = (0..raw.num_columns()).map(|column| raw.column(column).value(row)).collect();
         fields.join(&self.record_separator)
     }
 }
@@ -297,7 +299,7 @@ fn check_column(
     qc: &mut [Vec<i32>],
     verdicts: &mut Verdicts<'_>,
 ) {
-    let texts = &raw.columns[column.source_index];
+    let texts = raw.column(column.source_index);
     for check in &column.checks {
         let caught = &checks::violations(check, values) & alive;
         if caught.count_set_bits() == 0 {

@@ -14,6 +14,9 @@ const READ_AHEAD_CHUNKS: usize = 4;
 /// fetching the body overlaps with converting it.
 pub(super) struct ReadAhead {
     chunks: std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    /// Chunks read through, handed back to be filled again rather than
+    /// allocated and zeroed anew.
+    spent: std::sync::mpsc::SyncSender<Vec<u8>>,
     current: Vec<u8>,
     position: usize,
 }
@@ -27,10 +30,12 @@ impl ReadAhead {
         bytes_read: Option<&'scope AtomicU64>,
     ) -> (Self, std::thread::ScopedJoinHandle<'scope, Sha256>) {
         let (sender, chunks) = std::sync::mpsc::sync_channel(READ_AHEAD_CHUNKS);
+        let (spent, reusable) = std::sync::mpsc::sync_channel::<Vec<u8>>(READ_AHEAD_CHUNKS);
         let reader = scope.spawn(move || {
             let mut hasher = Sha256::new();
             loop {
-                let mut chunk = vec![0u8; READ_AHEAD_CHUNK];
+                let mut chunk = reusable.try_recv().unwrap_or_default();
+                chunk.resize(READ_AHEAD_CHUNK, 0);
                 let read = match input.read(&mut chunk) {
                     Ok(0) => return hasher,
                     Ok(n) => n,
@@ -51,7 +56,7 @@ impl ReadAhead {
                 }
             }
         });
-        (Self { chunks, current: Vec::new(), position: 0 }, reader)
+        (Self { chunks, spent, current: Vec::new(), position: 0 }, reader)
     }
 }
 
@@ -60,7 +65,9 @@ impl Read for ReadAhead {
         if self.position == self.current.len() {
             match self.chunks.recv() {
                 Ok(chunk) => {
-                    self.current = chunk?;
+                    let spent = std::mem::replace(&mut self.current, chunk?);
+                    // A full queue or a finished reader: the chunk is freed instead.
+                    let _ = self.spent.try_send(spent);
                     self.position = 0;
                 }
                 // The reading thread is done: the end of the source.

@@ -4,9 +4,10 @@ use std::sync::Arc;
 
 use arrow_array::builder::BooleanBuilder;
 use arrow_array::types::{Float64Type, Int64Type};
-use arrow_array::{Array, ArrayRef, ArrowPrimitiveType, PrimitiveArray, StringArray};
+use arrow_array::{ArrayRef, ArrowPrimitiveType, PrimitiveArray, StringArray};
 use arrow_buffer::{BooleanBufferBuilder, NullBuffer};
 
+use super::read::RawColumn;
 use crate::pipeline::ColumnType;
 
 /// The texts that mean "no value", compared after trimming.
@@ -51,7 +52,7 @@ pub(super) struct Typed {
 }
 
 /// Types `raw`; a null value or a bad one becomes null.
-pub(super) fn type_column(raw: &Arc<StringArray>, column_type: ColumnType, nulls: &NullValues) -> Typed {
+pub(super) fn type_column(raw: RawColumn<'_>, column_type: ColumnType, nulls: &NullValues) -> Typed {
     match column_type {
         ColumnType::String => strings(raw, nulls),
         ColumnType::Float64 => primitive::<Float64Type>(raw, nulls, parse_float),
@@ -80,33 +81,34 @@ fn parse_float(text: &str) -> Option<f64> {
 const EXACT_POWERS_OF_TEN: [f64; 16] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
 
 /// A plain decimal of at most 15 digits (`-12.345`), as most measured values
-/// are written, read in one pass. Its digits and its power of ten are both
-/// exact doubles, so the one division rounds correctly and the result is
-/// `str::parse`'s; anything else is left to `str::parse`. Float parsing was
-/// a third of the engine thread's time in profiles.
+/// are written. Its digits and its power of ten are both exact doubles, so
+/// the one division rounds correctly and the result is `str::parse`'s;
+/// anything else is left to `str::parse`. Float parsing was a third of the
+/// engine thread's time in profiles.
 fn parse_plain_decimal(text: &str) -> Option<f64> {
     let (negative, digits) = match text.as_bytes() {
         [b'-', rest @ ..] => (true, rest),
         [b'+', rest @ ..] => (false, rest),
         all => (false, all),
     };
-    let (mut mantissa, mut count, mut fraction_digits, mut after_point) = (0u64, 0usize, 0usize, false);
-    for &byte in digits {
-        match byte {
-            b'0'..=b'9' if count < 15 => {
-                mantissa = mantissa * 10 + u64::from(byte - b'0');
-                count += 1;
-                fraction_digits += usize::from(after_point);
-            }
-            b'.' if !after_point => after_point = true,
-            _ => return None,
-        }
-    }
-    if count == 0 {
+    let (whole, fraction) = match digits.iter().position(|&byte| byte == b'.') {
+        Some(point) => (&digits[..point], &digits[point + 1..]),
+        None => (digits, &[][..]),
+    };
+    if !(1..=15).contains(&(whole.len() + fraction.len())) {
         return None;
     }
-    let value = mantissa as f64 / EXACT_POWERS_OF_TEN[fraction_digits];
+    let mantissa = decimal_digits(fraction, decimal_digits(whole, 0)?)?;
+    let value = mantissa as f64 / EXACT_POWERS_OF_TEN[fraction.len()];
     Some(if negative { -value } else { value })
+}
+
+/// `digits` read as decimal digits after those of `value`; `None` if one is not.
+fn decimal_digits(digits: &[u8], value: u64) -> Option<u64> {
+    digits.iter().try_fold(value, |value, &byte| {
+        let digit = byte.wrapping_sub(b'0');
+        (digit < 10).then(|| value * 10 + u64::from(digit))
+    })
 }
 
 fn parse_int(text: &str) -> Option<i64> {
@@ -125,38 +127,65 @@ fn parse_bool(text: &str) -> Option<bool> {
     }
 }
 
-/// Text stays text; only the null values become null, and a column without
-/// any is shared, not copied.
-fn strings(raw: &Arc<StringArray>, nulls: &NullValues) -> Typed {
-    let valid: Vec<bool> = raw.iter().map(|text| !nulls.matches(text.unwrap_or_default())).collect();
-    let array: ArrayRef = if valid.iter().all(|v| *v) {
-        Arc::clone(raw) as ArrayRef
-    } else {
-        let (offsets, values, _) = raw.as_ref().clone().into_parts();
-        Arc::new(StringArray::new(offsets, values, Some(NullBuffer::from(valid))))
+/// Text stays text; only the null values become null.
+fn strings(raw: RawColumn<'_>, nulls: &NullValues) -> Typed {
+    let array = raw.to_array();
+    let valid: Vec<bool> = raw.iter().map(|text| !nulls.matches(text)).collect();
+    let array = match valid.iter().all(|v| *v) {
+        true => array,
+        false => {
+            let (offsets, values, _) = array.into_parts();
+            StringArray::new(offsets, values, Some(NullBuffer::from(valid)))
+        }
     };
-    Typed { array, bad_rows: Vec::new() }
+    Typed { array: Arc::new(array), bad_rows: Vec::new() }
 }
 
-fn primitive<T: ArrowPrimitiveType>(raw: &StringArray, nulls: &NullValues, parse: impl Fn(&str) -> Option<T::Native>) -> Typed {
-    let mut values = Vec::with_capacity(raw.len());
-    let mut valid = BooleanBufferBuilder::new(raw.len());
-    let mut bad_rows = Vec::new();
-    for row in 0..raw.len() {
-        let text = raw.value(row);
-        let parsed = if nulls.matches(text) { None } else { parse(text).or_else(|| bad(&mut bad_rows, row)) };
-        valid.append(parsed.is_some());
-        values.push(parsed.unwrap_or_default());
+/// The rows of a column that come out null: its null values and its bad ones.
+#[derive(Default)]
+struct Missing {
+    rows: Vec<usize>,
+    bad_rows: Vec<usize>,
+}
+
+impl Missing {
+    /// `text` parsed, or `fallback` for a row that is null.
+    #[inline]
+    fn parsed<V>(&mut self, row: usize, text: &str, nulls: &NullValues, parse: impl Fn(&str) -> Option<V>, fallback: V) -> V {
+        if nulls.matches(text) {
+            self.rows.push(row);
+            return fallback;
+        }
+        parse(text).unwrap_or_else(|| {
+            self.rows.push(row);
+            self.bad_rows.push(row);
+            fallback
+        })
     }
-    let array = PrimitiveArray::<T>::new(values.into(), Some(NullBuffer::new(valid.finish())));
-    Typed { array: Arc::new(array), bad_rows }
+
+    /// Most columns have no null, and then no null buffer.
+    fn typed<T: ArrowPrimitiveType>(self, values: Vec<T::Native>) -> Typed {
+        let nulls = (!self.rows.is_empty()).then(|| {
+            let mut valid = BooleanBufferBuilder::new(values.len());
+            valid.append_n(values.len(), true);
+            self.rows.iter().for_each(|&row| valid.set_bit(row, false));
+            NullBuffer::new(valid.finish())
+        });
+        Typed { array: Arc::new(PrimitiveArray::<T>::new(values.into(), nulls)), bad_rows: self.bad_rows }
+    }
 }
 
-fn booleans(raw: &StringArray, nulls: &NullValues) -> Typed {
+fn primitive<T: ArrowPrimitiveType>(raw: RawColumn<'_>, nulls: &NullValues, parse: impl Fn(&str) -> Option<T::Native>) -> Typed {
+    let mut missing = Missing::default();
+    let mut values = Vec::with_capacity(raw.len());
+    raw.iter().enumerate().for_each(|(row, text)| values.push(missing.parsed(row, text, nulls, &parse, T::Native::default())));
+    missing.typed::<T>(values)
+}
+
+fn booleans(raw: RawColumn<'_>, nulls: &NullValues) -> Typed {
     let mut builder = BooleanBuilder::with_capacity(raw.len());
     let mut bad_rows = Vec::new();
-    for row in 0..raw.len() {
-        let text = raw.value(row);
+    for (row, text) in raw.iter().enumerate() {
         let parsed = if nulls.matches(text) { None } else { parse_bool(text).or_else(|| bad(&mut bad_rows, row)) };
         builder.append_option(parsed);
     }

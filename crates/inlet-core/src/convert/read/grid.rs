@@ -270,7 +270,7 @@ mod tests {
         let mut rows = Vec::new();
         while let Some(batch) = reader.next_batch()? {
             for row in 0..batch.num_rows() {
-                let text = |c: usize| batch.columns[c].value(row).to_owned();
+                let text = |c: usize| batch.column(c).value(row).to_owned();
                 rows.push((batch.lines[row], text(0), text(1), text(2)));
             }
         }

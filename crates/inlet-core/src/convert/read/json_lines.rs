@@ -389,7 +389,7 @@ mod tests {
     }
 
     fn row(batch: &RawBatch, row: usize) -> Vec<&str> {
-        batch.columns.iter().map(|c| c.value(row)).collect()
+        (0..batch.num_columns()).map(|c| batch.column(c).value(row)).collect()
     }
 
     #[test]

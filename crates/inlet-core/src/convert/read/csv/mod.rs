@@ -7,6 +7,7 @@
 //! rest load.
 
 mod records;
+mod three_bytes;
 
 use std::io::{BufRead, BufReader, Read};
 
@@ -117,7 +118,7 @@ impl<R: Read> CsvReader<R> {
             Some(_) if record.len() != self.columns.len() => {
                 batch.reject(ReaderRejection::shape(line, self.columns.len(), record.len(), self.lossy_record()));
             }
-            Some(text) => batch.push_row(line, ranges().map(|r| &text[r])),
+            Some(text) => batch.push_record(line, text, ranges()),
         }
     }
 }

@@ -1,8 +1,8 @@
 //! Splitting delimited text into records, each numbered by the line it starts on.
 //!
 //! Most lines of most files hold no quote: such a line is a record whose
-//! fields lie between delimiters, and `memchr` finds both its end and its
-//! delimiters many bytes at a time. A line with a quote, or a stray `\r`, goes
+//! fields lie between delimiters, and one scan ([`ThreeBytes`]) finds both
+//! its end and its delimiters. A line with a quote, or a stray `\r`, goes
 //! to `csv_core`, which handles quoted delimiters and line breaks. Its
 //! byte-at-a-time state machine was the largest cost of reading a CSV in
 //! profiles, so it sees only the lines that need it.
@@ -13,6 +13,8 @@
 use std::io::{self, Read};
 
 use csv_core::ReadRecordResult;
+
+use super::three_bytes::ThreeBytes;
 
 /// One record's fields: where each lies in `bytes`, which holds a plain
 /// line as read (delimiters and all) or a quoted record's fields end to end.
@@ -155,7 +157,7 @@ impl<R: Read> Records<R> {
             let unread = &self.buffer[self.start..];
             let mut field_start = 0;
             let mut end = None;
-            for at in memchr::memchr3_iter(self.delimiter, b'\n', b'\r', unread) {
+            for at in ThreeBytes::new([self.delimiter, b'\n', b'\r'], unread) {
                 match unread[at] {
                     b'\n' => end = Some((at, 1)),
                     b'\r' if unread.get(at + 1) == Some(&b'\n') => end = Some((at, 2)),
