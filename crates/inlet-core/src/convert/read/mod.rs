@@ -265,6 +265,10 @@ impl<'a> Iterator for ColumnTexts<'a> {
 
 impl ExactSizeIterator for ColumnTexts<'_> {}
 
+/// Field bounds a batch reserves room for at once (512 KiB): a full batch
+/// of a narrow table, while a wide one's grow only as its rows come.
+const FIELDS_RESERVED: usize = 64 << 10;
+
 /// Collects rows into a [`RawBatch`] up to its bounds.
 pub struct RawBatchBuilder {
     text: String,
@@ -279,7 +283,7 @@ impl RawBatchBuilder {
     pub fn new(columns: usize) -> Self {
         Self {
             text: String::with_capacity(MAX_BATCH_BYTES),
-            fields: Vec::with_capacity(MAX_BATCH_ROWS * columns),
+            fields: Vec::with_capacity((MAX_BATCH_ROWS * columns).min(FIELDS_RESERVED)),
             width: columns,
             lines: Vec::with_capacity(MAX_BATCH_ROWS),
             rejected: Vec::new(),
