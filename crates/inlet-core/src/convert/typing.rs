@@ -2,10 +2,9 @@
 
 use std::sync::Arc;
 
-use arrow_array::builder::BooleanBuilder;
 use arrow_array::types::{Float64Type, Int64Type};
-use arrow_array::{ArrayRef, ArrowPrimitiveType, PrimitiveArray, StringArray};
-use arrow_buffer::{BooleanBufferBuilder, NullBuffer};
+use arrow_array::{Array, ArrayRef, ArrowPrimitiveType, BooleanArray, PrimitiveArray, StringArray};
+use arrow_buffer::{BooleanBuffer, BooleanBufferBuilder, NullBuffer};
 
 use super::read::RawColumn;
 use crate::pipeline::ColumnType;
@@ -164,14 +163,17 @@ impl Missing {
     }
 
     /// Most columns have no null, and then no null buffer.
-    fn typed<T: ArrowPrimitiveType>(self, values: Vec<T::Native>) -> Typed {
-        let nulls = (!self.rows.is_empty()).then(|| {
-            let mut valid = BooleanBufferBuilder::new(values.len());
-            valid.append_n(values.len(), true);
+    fn null_buffer(&self, len: usize) -> Option<NullBuffer> {
+        (!self.rows.is_empty()).then(|| {
+            let mut valid = BooleanBufferBuilder::new(len);
+            valid.append_n(len, true);
             self.rows.iter().for_each(|&row| valid.set_bit(row, false));
             NullBuffer::new(valid.finish())
-        });
-        Typed { array: Arc::new(PrimitiveArray::<T>::new(values.into(), nulls)), bad_rows: self.bad_rows }
+        })
+    }
+
+    fn typed(self, array: impl Array + 'static) -> Typed {
+        Typed { array: Arc::new(array), bad_rows: self.bad_rows }
     }
 }
 
@@ -179,22 +181,16 @@ fn primitive<T: ArrowPrimitiveType>(raw: RawColumn<'_>, nulls: &NullValues, pars
     let mut missing = Missing::default();
     let mut values = Vec::with_capacity(raw.len());
     raw.iter().enumerate().for_each(|(row, text)| values.push(missing.parsed(row, text, nulls, &parse, T::Native::default())));
-    missing.typed::<T>(values)
+    let array = PrimitiveArray::<T>::new(values.into(), missing.null_buffer(raw.len()));
+    missing.typed(array)
 }
 
 fn booleans(raw: RawColumn<'_>, nulls: &NullValues) -> Typed {
-    let mut builder = BooleanBuilder::with_capacity(raw.len());
-    let mut bad_rows = Vec::new();
-    for (row, text) in raw.iter().enumerate() {
-        let parsed = if nulls.matches(text) { None } else { parse_bool(text).or_else(|| bad(&mut bad_rows, row)) };
-        builder.append_option(parsed);
-    }
-    Typed { array: Arc::new(builder.finish()), bad_rows }
-}
-
-fn bad<T>(bad_rows: &mut Vec<usize>, row: usize) -> Option<T> {
-    bad_rows.push(row);
-    None
+    let mut missing = Missing::default();
+    let mut values = Vec::with_capacity(raw.len());
+    raw.iter().enumerate().for_each(|(row, text)| values.push(missing.parsed(row, text, nulls, parse_bool, false)));
+    let array = BooleanArray::new(BooleanBuffer::from(values), missing.null_buffer(raw.len()));
+    missing.typed(array)
 }
 
 #[cfg(test)]
@@ -211,6 +207,22 @@ mod tests {
         for value in ["NB", "N", "NAN", "1.5", &"x".repeat(79), &"x".repeat(81)] {
             assert!(!nulls.matches(value), "{value:?} is not a null value");
         }
+    }
+
+    #[test]
+    fn a_null_value_is_null_and_a_bad_one_is_null_and_named() {
+        let mut batch = crate::convert::read::RawBatchBuilder::new(2);
+        for (line, row) in [[" yes", "1.5"], ["NA", "NA"], ["maybe", "x"], ["F", "-2"]].iter().enumerate() {
+            batch.push_row(line as u64 + 1, row.iter().copied());
+        }
+        let batch = batch.finish().expect("four rows");
+        let nulls = NullValues::new(&["NA".to_owned()]);
+        let booleans = type_column(batch.column(0), ColumnType::Boolean, &nulls);
+        let expected: arrow_array::BooleanArray = [Some(true), None, None, Some(false)].into_iter().collect();
+        assert_eq!((booleans.array.as_ref(), booleans.bad_rows), (&expected as &dyn Array, vec![2]));
+        let floats = type_column(batch.column(1), ColumnType::Float64, &nulls);
+        let expected = arrow_array::Float64Array::from(vec![Some(1.5), None, None, Some(-2.0)]);
+        assert_eq!((floats.array.as_ref(), floats.bad_rows), (&expected as &dyn Array, vec![2]));
     }
 
     #[test]

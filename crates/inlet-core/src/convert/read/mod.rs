@@ -173,10 +173,7 @@ impl<'a> RawColumn<'a> {
     pub fn value(&self, row: usize) -> &'a str {
         let batch = self.batch;
         match self.index.checked_sub(batch.width) {
-            None => {
-                let (start, end) = batch.fields[row * batch.width + self.index];
-                &batch.text[start as usize..end as usize]
-            }
+            None => field(&batch.text, batch.fields[row * batch.width + self.index]),
             Some(constant) => {
                 assert!(row < batch.num_rows(), "row {row} of a batch of {}", batch.num_rows());
                 &batch.constants[constant]
@@ -228,6 +225,11 @@ impl ReaderRejection {
     }
 }
 
+/// The field of a batch's `text` that lies at `(start, end)`.
+fn field(text: &str, (start, end): (u32, u32)) -> &str {
+    &text[start as usize..end as usize]
+}
+
 /// The texts of a [`RawColumn`], row by row.
 pub enum ColumnTexts<'a> {
     Read { text: &'a str, fields: std::iter::StepBy<std::slice::Iter<'a, (u32, u32)>> },
@@ -240,7 +242,7 @@ impl<'a> Iterator for ColumnTexts<'a> {
     #[inline]
     fn next(&mut self) -> Option<&'a str> {
         match self {
-            Self::Read { text, fields } => fields.next().map(|&(start, end)| &text[start as usize..end as usize]),
+            Self::Read { text, fields } => fields.next().map(|&bounds| field(text, bounds)),
             Self::Constant(value) => value.next().map(String::as_str),
         }
     }
@@ -250,7 +252,7 @@ impl<'a> Iterator for ColumnTexts<'a> {
     #[inline]
     fn fold<B, F: FnMut(B, &'a str) -> B>(self, init: B, f: F) -> B {
         match self {
-            Self::Read { text, fields } => fields.map(|&(start, end)| &text[start as usize..end as usize]).fold(init, f),
+            Self::Read { text, fields } => fields.map(|&bounds| field(text, bounds)).fold(init, f),
             Self::Constant(value) => value.map(String::as_str).fold(init, f),
         }
     }
