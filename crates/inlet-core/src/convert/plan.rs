@@ -106,7 +106,7 @@ fn data_column(
     // A column the table is partitioned by is the partition's source, so
     // only the keys made from time or location are taken.
     let is_derived_key = pipeline.partition_by.iter().any(|(key, source)| *key == name && !matches!(source, PartitionSource::Column(_)));
-    if name == pipeline.time_name || is_local_time || is_derived_key || name.starts_with("qc_") {
+    if name == pipeline.time_name || is_local_time || is_derived_key || names::is_quality_column(&name) {
         return Err(ConvertError::Header {
             problem: format!("column {source:?} would be named {name:?}, which is reserved (time, local_time, a partition key, or qc_*)"),
             fix: format!("map it to another name in `columns` of {}", pipeline.source_file),
@@ -168,7 +168,7 @@ fn output_schema(pipeline: &Pipeline, data: &[DataColumn], time_has_qc: bool) ->
     }
     columns.extend(data.iter().map(|c| c.info.clone()));
     let qc_info = |name: &str| ColumnInfo {
-        name: format!("qc_{name}"),
+        name: names::quality_column(name),
         data_type: DataType::Int32,
         units: None,
         description: Some(format!(

@@ -423,3 +423,43 @@ fn rows_are_grouped_by_partition_in_the_order_partitions_first_appear() {
         assert!(rows.iter().all(|row| ids[*row as usize] == id) && rows.windows(2).all(|w| w[0] < w[1]));
     }
 }
+
+#[test]
+fn rows_kept_together_by_partition_are_written_as_ranges_that_are_their_groups() {
+    use super::sink::{contiguous_runs, group_rows};
+    let as_groups = |runs: Vec<(usize, std::ops::Range<usize>)>| -> Vec<(usize, Vec<u32>)> {
+        runs.into_iter().map(|(id, rows)| (id, rows.map(|row| row as u32).collect())).collect()
+    };
+    for ids in [vec![], vec![3], vec![3, 3, 3], vec![3, 3, 0, 0, 0, 7], (0..16).collect::<Vec<usize>>()] {
+        assert_eq!(contiguous_runs(&ids).map(as_groups), Some(group_rows(&ids)), "{ids:?}");
+    }
+    // A partition that comes back, or more partitions than slices pay for.
+    assert_eq!(contiguous_runs(&[4, 4, 1, 4]), None);
+    assert_eq!(contiguous_runs(&(0..17).collect::<Vec<usize>>()), None);
+}
+
+#[test]
+fn text_whole_numbers_and_times_get_dictionaries_and_floats_and_quality_bits_are_plain() {
+    use parquet::basic::Encoding;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let p = pipeline(SENSOR);
+    let input = "When,Site,Temperature (C),Count\n2020-12-01 00:00:00,North,12.5,3\n2020-12-01 00:10:00,North,,3\n";
+    let (c, _dir) = run(&p, None, input.as_bytes());
+    let file = SerializedFileReader::new(File::open(&c.data.files[0].path).unwrap()).unwrap();
+    let row_group = file.metadata().row_group(0);
+    let dictionary: Vec<(String, bool)> = row_group
+        .columns()
+        .iter()
+        .map(|column| (column.column_path().string(), column.encodings().any(|e| e == Encoding::RLE_DICTIONARY)))
+        .collect();
+    let expected = [
+        ("time", true),
+        ("site", true),
+        ("temperature", false),
+        ("count", true),
+        ("qc_site", false),
+        ("qc_temperature", false),
+        ("qc_count", false),
+    ];
+    assert_eq!(dictionary, expected.map(|(name, dictionary)| (name.to_owned(), dictionary)));
+}

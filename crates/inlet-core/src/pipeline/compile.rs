@@ -194,7 +194,7 @@ fn check_time_name(config: &TimeConfig, problems: &mut Problems<'_>) {
     let name = &config.name;
     if !names::is_snake_case(name) {
         problems.add("time.name", format!("{name:?} is not lowercase snake_case"), &format!("use {:?}", names::snake_case(name)));
-    } else if name == LOCAL_TIME_COLUMN || name.starts_with("qc_") || PARTITION_KEYWORDS.contains(&name.as_str()) {
+    } else if name == LOCAL_TIME_COLUMN || names::is_quality_column(name) || PARTITION_KEYWORDS.contains(&name.as_str()) {
         problems.add(
             "time.name",
             format!("{name:?} is reserved (local_time, qc_*, or a partition keyword)"),
@@ -255,7 +255,7 @@ fn compile_columns(def: &PipelineDefinition, captured: &dyn Fn(&str) -> bool, pr
                 format!("{name:?} is not lowercase snake_case"),
                 &format!("use {:?}", names::snake_case(&name)),
             );
-        } else if name.starts_with("qc_") {
+        } else if names::is_quality_column(&name) {
             problems.add(
                 &format!("columns[{i}].name"),
                 format!("{name:?} starts with qc_, which is kept for quality-check columns"),

@@ -55,6 +55,20 @@ pub fn snake_case(text: &str) -> String {
     out
 }
 
+/// The quality-bit column of a column `c` is `qc_c`; no other column may
+/// start so.
+const QUALITY_COLUMN_PREFIX: &str = "qc_";
+
+/// The name of the column that holds `column`'s quality bits.
+pub fn quality_column(column: &str) -> String {
+    format!("{QUALITY_COLUMN_PREFIX}{column}")
+}
+
+/// Whether `name` is a quality-bit column's name, which no other column may take.
+pub fn is_quality_column(name: &str) -> bool {
+    name.starts_with(QUALITY_COLUMN_PREFIX)
+}
+
 /// Whether `name` is already lowercase snake_case: `[a-z][a-z0-9_]*`.
 pub fn is_snake_case(name: &str) -> bool {
     let mut chars = name.chars();
