@@ -5,6 +5,8 @@ The workload is the asx_eod pipeline: header-less end-of-day rows, the date
 read in Australia/Sydney and stored as UTC, partitioned by year and month.
 Each tool runs in its own process, so peak memory is that tool's alone, and
 after a sync, so no run pays for the writeback of the files the one before wrote.
+With --runs N the tools run in N rounds of one run each, and each run's time
+is printed beside the medians.
 
 Scenarios, all at --mib (1 GiB unless told):
   csv       one CSV over three months (three partitions); inlet is also
@@ -227,6 +229,12 @@ def run_tool(name, argv, folder, rows):
     return seconds, peak
 
 
+def record(measurements, tool, run, measurement):
+    """Keeps one run's (seconds, peak MiB) and prints it, so the spread shows beside the median."""
+    measurements.setdefault(tool, []).append(measurement)
+    print(f"  round {run + 1}: {tool:<17} {measurement[0]:>7.2f} s {measurement[1]:>7.0f} MiB", flush=True)
+
+
 def csv_peers(source, keys):
     """The peers that convert the asx_eod CSV, as commands given an output folder."""
     peers = {
@@ -252,14 +260,17 @@ def scenario(name, args, work, source, rows, keys, pipelines=None, peers=None, t
     size_mb = source.stat().st_size / 1e6
     print(f"\n== {name}: {source.name}, {size_mb:,.0f} MB, {rows:,} rows, partitioned by {keys}; median of {args.runs}", flush=True)
     measurements = {}
-    for tool, command in tools.items():
-        for run in range(args.runs):
+    # Rounds, each running every tool once: the machine's speed drifts over
+    # minutes, and a drift then moves every tool's median alike instead of
+    # whichever tool ran during it.
+    for run in range(args.runs):
+        for tool, command in tools.items():
             out = work / f"{name}-{tool}-{run}"
             folder = out / "buckets" / "output" / table if tool == "inlet" else out
-            measurements.setdefault(tool, []).append(run_tool(tool, command(out), folder, rows))
+            record(measurements, tool, run, run_tool(tool, command(out), folder, rows))
             if tool == "inlet" and from_bucket:
                 again = [*inlet, "--state-dir", str(out), "reprocess", from_bucket]
-                measurements.setdefault("inlet, in bucket", []).append(run_tool("inlet reprocess", again, folder, rows))
+                record(measurements, "inlet, in bucket", run, run_tool("inlet reprocess", again, folder, rows))
             shutil.rmtree(out, ignore_errors=True)
     results = {tool: (statistics.median(s for s, _ in runs), max(m for _, m in runs)) for tool, runs in measurements.items()}
     print(f"{'tool':<17} {'seconds':>8} {'MB/s':>8} {'rows/s':>12} {'peak MiB':>9}")

@@ -2,10 +2,11 @@
 //! partition out, with memory bounded whatever the input's size and however
 //! many partitions it touches.
 //!
-//! Batches come with the partition of each row, and are split by partition
-//! with arrow's `take` kernel; each slice goes to its partition's
-//! `ArrowWriter`. So buffered rows cost the same for one partition or a
-//! thousand. Memory is one budget:
+//! Batches come with the partition of each row, and are split by partition:
+//! into slices where each partition's rows lie together, or else with
+//! arrow's `take` kernel. Each part goes to its partition's `ArrowWriter`.
+//! So buffered rows cost the same for one partition or a thousand. Memory
+//! is one budget:
 //!
 //! - a file is closed, and a new chunk begun, once it reaches the target size,
 //!   so files are sized by bytes, not by a row count;
