@@ -253,8 +253,7 @@ impl<'a> Engine<'a> {
     }
 
     fn record_text(&self, raw: &RawBatch, row: usize) -> String {
-        let fields: Vec<&str> = (0..raw.num_columns()).map(|column| raw.column(column).value(row)).collect();
-        fields.join(&self.record_separator)
+        raw.row(row).collect::<Vec<_>>().join(&self.record_separator)
     }
 }
 

@@ -389,7 +389,7 @@ mod tests {
     }
 
     fn row(batch: &RawBatch, row: usize) -> Vec<&str> {
-        (0..batch.num_columns()).map(|c| batch.column(c).value(row)).collect()
+        batch.row(row).collect()
     }
 
     #[test]

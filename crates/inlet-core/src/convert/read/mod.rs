@@ -144,6 +144,11 @@ impl RawBatch {
         RawColumn { batch: self, index }
     }
 
+    /// The texts of `row`, column by column.
+    pub fn row(&self, row: usize) -> impl Iterator<Item = &str> {
+        (0..self.num_columns()).map(move |column| self.column(column).value(row))
+    }
+
     /// Adds a column after the others whose value is `value` in every row.
     pub fn push_constant(&mut self, value: String) {
         self.constants.push(value);
